@@ -1,0 +1,80 @@
+"""What every command shares: opening the runtime, choosing the tenant, printing results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from postroom.config import load_settings
+from postroom.db.models import Tenant
+from postroom.errors import ConfigurationError
+from postroom.runtime import Runtime
+from postroom.services.access import Actor, tenant_for
+from postroom.services.tenants import list_tenants
+
+console = Console()
+err_console = Console(stderr=True)
+
+TenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", "-t", help="Tenant name or ID (default: POSTROOM_TENANT, or the only tenant)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+ADMIN = Actor.local_admin()
+
+
+@contextmanager
+def opened(*, upgrade: bool = False) -> Iterator[Runtime]:
+    runtime = Runtime.open(load_settings(), upgrade=upgrade)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def transaction(*, upgrade: bool = False) -> Iterator[tuple[Runtime, Session]]:
+    with opened(upgrade=upgrade) as runtime, runtime.transaction() as session:
+        yield runtime, session
+
+
+def pick_tenant(session: Session, runtime: Runtime, key: str | None) -> Tenant:
+    key = key or runtime.settings.tenant
+    if key:
+        return tenant_for(session, ADMIN, key)
+    tenants = list_tenants(session, ADMIN)
+    if len(tenants) == 1:
+        return tenants[0]
+    if not tenants:
+        raise ConfigurationError("there is no tenant yet: create one with `postroom tenant create NAME`")
+    names = ", ".join(t.name for t in tenants)
+    raise ConfigurationError(
+        f"there are several tenants ({names}): choose one with --tenant or POSTROOM_TENANT"
+    )
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], *, empty: str) -> None:
+    if not rows:
+        console.print(empty)
+        return
+    table = Table(*(title for _key, title in columns))
+    for row in rows:
+        table.add_row(*("" if row.get(key) is None else str(row.get(key)) for key, _title in columns))
+    console.print(table)
+
+
+def print_record(data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+        console.print(f"[bold]{key}[/bold]: {'' if shown is None else shown}", highlight=False)

@@ -1,0 +1,119 @@
+"""Typed settings: environment variables ``POSTROOM_*`` over an optional TOML file over defaults.
+
+The embedded defaults need nothing installed: a data directory holding a SQLite database (WAL),
+a blob folder and the secret-encryption key. At scale, point ``POSTROOM_DATABASE_URL`` at
+PostgreSQL and give every machine the same ``POSTROOM_SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from postroom.errors import ConfigurationError
+
+CONFIG_FILE_ENV = "POSTROOM_CONFIG"
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/postroom``, or ``~/.local/share/postroom``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "postroom"
+
+
+class Settings(BaseSettings):
+    """Every setting, documented in docs/configuration.md (a test keeps the two in step)."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTROOM_", extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Folder for the SQLite database, the blob store and the secret key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/postroom.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/dbname.",
+    )
+    blob_dir: Path | None = Field(
+        default=None, description="Folder of the archive's message blobs; empty means DATA_DIR/blobs."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, newest first, that encrypt secrets. Empty means "
+        "DATA_DIR/secret.key, created with 0600 permissions on first start.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `postroom serve` listens on.")
+    port: int = Field(default=8025, ge=0, le=65535, description="Port `postroom serve` listens on.")
+    admin_email: str = Field(
+        default="admin@localhost", description="E-mail (login) of the first administrator."
+    )
+    admin_password: str | None = Field(
+        default=None,
+        description="Password of the first administrator; empty means one is generated and printed once.",
+    )
+    tenant: str | None = Field(
+        default=None, description="Tenant the CLI works on when --tenant is not given."
+    )
+    log_level: str = Field(default="info", description="Logging level: debug, info, warning, error.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'postroom.db'}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's errors into one clear ConfigurationError."""
+    from pydantic import ValidationError
+
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise ConfigurationError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(
+            f"invalid settings (POSTROOM_* variables or {CONFIG_FILE_ENV} file): {problems}"
+        ) from exc

@@ -1,0 +1,216 @@
+"""SQLAlchemy models. Every change here comes with an Alembic migration (a test compares them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from postroom.db.types import UTCDateTime, new_id, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+def _id() -> Mapped[str]:
+    return mapped_column(String(36), primary_key=True, default=new_id)
+
+
+def _tenant_fk() -> Mapped[str]:
+    return mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = _id()
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = _id()
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_superadmin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Membership(Base):
+    """A user's role in one tenant: ``admin`` manages it, ``user`` works in it."""
+
+    __tablename__ = "memberships"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class ApiToken(Base):
+    """An API token; only the SHA-256 of its secret part is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Secret(Base):
+    """A credential: ``ciphertext`` is Fernet-encrypted JSON; ``summary`` holds only what may be shown."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_key"),)
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DirectoryService(Base):
+    """Where the mailboxes of a multiple-mailbox profile come from (LDAP, Entra ID, a static list)."""
+
+    __tablename__ = "directory_services"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_key"),)
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(40))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret_id: Mapped[str | None] = mapped_column(ForeignKey("secrets.id", ondelete="RESTRICT"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Profile(Base):
+    """A folder-synchronization profile; type-specific fields live in ``settings``."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_key"),)
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(20))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret_id: Mapped[str | None] = mapped_column(ForeignKey("secrets.id", ondelete="RESTRICT"), default=None)
+    directory_service_id: Mapped[str | None] = mapped_column(
+        ForeignKey("directory_services.id", ondelete="RESTRICT"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Schedule(Base):
+    """When a profile (or directory sync) runs. Execution arrives with the scheduler."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_key"),)
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(40))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    profile_id: Mapped[str | None] = mapped_column(
+        ForeignKey("profiles.id", ondelete="RESTRICT"), index=True, default=None
+    )
+    directory_service_id: Mapped[str | None] = mapped_column(
+        ForeignKey("directory_services.id", ondelete="RESTRICT"), default=None
+    )
+    recurrence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Process(Base):
+    """One run (a sync, a directory sync, a connection test); sub-processes point at their parent."""
+
+    __tablename__ = "processes"
+    __table_args__ = (
+        Index("ix_processes_tenant_started", "tenant_id", "started_at"),
+        Index("ix_processes_tenant_type", "tenant_id", "type"),
+    )
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    request_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    max_severity: Mapped[int] = mapped_column(SmallInteger)
+    configuration_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("processes.id", ondelete="CASCADE"), index=True, default=None
+    )
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    messages: Mapped[list[ProcessMessage]] = relationship(
+        back_populates="process", cascade="all, delete-orphan", order_by="ProcessMessage.id"
+    )
+
+
+class ProcessMessage(Base):
+    __tablename__ = "process_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    process_id: Mapped[str] = mapped_column(ForeignKey("processes.id", ondelete="CASCADE"), index=True)
+    time: Mapped[datetime] = mapped_column(default=utcnow)
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    text: Mapped[str] = mapped_column(Text)
+
+    process: Mapped[Process] = relationship(back_populates="messages")

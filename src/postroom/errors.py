@@ -1,0 +1,90 @@
+"""Every error Postroom raises on purpose derives from :class:`PostroomError`.
+
+The tree, with what each means to the person who sees it::
+
+    PostroomError                    something went wrong that a person can act on
+    ├── InvalidInput                 one or more values break a rule (each FieldError names field + rule)
+    ├── NotFound                     the thing does not exist, or belongs to another tenant
+    ├── Conflict                     the request clashes with what is stored
+    │   ├── NameTaken                a name must be unique within its tenant
+    │   └── InUse                    something still refers to the thing (a schedule uses a profile)
+    ├── AccessDenied                 authenticated, but the role does not allow it
+    ├── NotAuthenticated             no valid credentials (wrong password, unknown or revoked token)
+    ├── ConfigurationError           settings or the data directory are unusable
+    └── SecretError                  a secret cannot be decrypted or parsed (wrong key, corrupt data)
+
+The web layer maps this tree to HTTP status codes in one place (``web/errors.py``) and the
+CLI prints ``str(error)`` as one line; vendor exceptions are translated at the edge with
+``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PostroomError(Exception):
+    """Root of every error Postroom raises deliberately."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """A rejected value: which field, and the rule it breaks, in words a user can act on."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidInput(PostroomError):
+    """One or more values break a rule; ``errors`` lists every one of them."""
+
+    def __init__(self, errors: list[FieldError] | FieldError) -> None:
+        self.errors: list[FieldError] = [errors] if isinstance(errors, FieldError) else list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+class NotFound(PostroomError):
+    """The thing does not exist, or it belongs to a tenant the caller cannot see."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} not found")
+
+
+class Conflict(PostroomError):
+    """The request clashes with what is stored."""
+
+
+class NameTaken(Conflict):
+    """A name that must be unique (case-insensitively) within a tenant is already used."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"a {kind} named {name!r} already exists in this tenant (names are case-insensitive)"
+        )
+
+
+class InUse(Conflict):
+    """Something still refers to the thing, so it cannot be deleted (or changed that way)."""
+
+
+class AccessDenied(PostroomError):
+    """The caller is known but their role does not allow the operation."""
+
+
+class NotAuthenticated(PostroomError):
+    """No valid credentials were given."""
+
+
+class ConfigurationError(PostroomError):
+    """Settings or the data directory cannot be used as they are."""
+
+
+class SecretError(PostroomError):
+    """A stored secret cannot be decrypted or its content cannot be parsed."""

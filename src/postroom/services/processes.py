@@ -1,0 +1,191 @@
+"""The process log: every run is a process with messages; sub-processes feed their parent."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from postroom.db.models import DirectoryService, Process, ProcessMessage, Profile, Schedule
+from postroom.db.types import utcnow
+from postroom.domain.process import ProcessStatus, ProcessType, Severity
+from postroom.errors import Conflict, FieldError, InvalidInput, NotFound
+
+
+def new_request_id() -> str:
+    """A short, unique, copyable ID that support and logs can quote: ``R-`` and 16 hex digits."""
+    return f"R-{secrets.token_hex(8).upper()}"
+
+
+def start_process(
+    session: Session,
+    tenant_id: str,
+    type: ProcessType,
+    *,
+    configuration_id: str | None = None,
+    parent: Process | None = None,
+    status: ProcessStatus = ProcessStatus.RUNNING,
+) -> Process:
+    process = Process(
+        tenant_id=tenant_id,
+        request_id=new_request_id(),
+        type=type.value,
+        status=status.value,
+        max_severity=Severity.INFO,
+        configuration_id=configuration_id,
+        parent_id=parent.id if parent else None,
+        started_at=utcnow() if status is ProcessStatus.RUNNING else None,
+    )
+    session.add(process)
+    session.flush()
+    return process
+
+
+def log(session: Session, process: Process, severity: Severity, text: str) -> ProcessMessage:
+    """Add a message; the process's maximum severity, and its ancestors', rise with it."""
+    message = ProcessMessage(process_id=process.id, severity=int(severity), text=text)
+    session.add(message)
+    node: Process | None = process
+    while node is not None:
+        if node.max_severity < severity:
+            node.max_severity = int(severity)
+        node = session.get(Process, node.parent_id) if node.parent_id else None
+    session.flush()
+    return message
+
+
+def finish_process(session: Session, process: Process, status: ProcessStatus | None = None) -> Process:
+    """Mark a process done; without a status it failed if it logged an error and succeeded otherwise."""
+    if status is None:
+        if process.cancel_requested:
+            status = ProcessStatus.CANCELLED
+        elif process.max_severity >= Severity.ERROR:
+            status = ProcessStatus.FAILED
+        else:
+            status = ProcessStatus.SUCCEEDED
+    process.status = status.value
+    process.finished_at = utcnow()
+    if process.started_at is None:
+        process.started_at = process.finished_at
+    session.flush()
+    return process
+
+
+def get_process(session: Session, tenant_id: str, key: str) -> Process:
+    """A process of the tenant by its ID or its request ID (both case-insensitive)."""
+    key = key.strip()
+    process = session.scalar(
+        select(Process).where(
+            Process.tenant_id == tenant_id,
+            (func.lower(Process.id) == key.lower()) | (Process.request_id == key.upper()),
+        )
+    )
+    if process is None:
+        raise NotFound("process", key)
+    return process
+
+
+def request_cancel(session: Session, tenant_id: str, key: str) -> Process:
+    """Ask a running or queued process to stop; the code running it checks and ends it as cancelled."""
+    process = get_process(session, tenant_id, key)
+    if ProcessStatus(process.status).finished:
+        raise Conflict(f"process {process.request_id} already finished ({process.status}); nothing to cancel")
+    process.cancel_requested = True
+    if process.status == ProcessStatus.QUEUED:
+        finish_process(session, process, ProcessStatus.CANCELLED)
+    session.flush()
+    return process
+
+
+@dataclass(frozen=True)
+class ProcessFilter:
+    type: ProcessType | None = None
+    request_id: str | None = None
+    min_severity: Severity | None = None
+    status: ProcessStatus | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    include_subprocesses: bool = False
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        errors = []
+        if not 1 <= self.limit <= 1000:
+            errors.append(FieldError("limit", "must be between 1 and 1000"))
+        if self.offset < 0:
+            errors.append(FieldError("offset", "must be 0 or more"))
+        for field in ("since", "until"):
+            value = getattr(self, field)
+            if value is not None and value.tzinfo is None:
+                errors.append(FieldError(field, "needs a time zone, e.g. 2026-11-22T10:00:00Z"))
+        if self.since and self.until and self.since.tzinfo and self.until.tzinfo and self.since > self.until:
+            errors.append(FieldError("since", "must not be later than until"))
+        if errors:
+            raise InvalidInput(errors)
+
+
+def list_processes(session: Session, tenant_id: str, flt: ProcessFilter) -> list[Process]:
+    """Newest first. Time filters apply to when the process was created."""
+    stmt = select(Process).where(Process.tenant_id == tenant_id)
+    if flt.request_id:
+        stmt = stmt.where(Process.request_id == flt.request_id.strip().upper())
+    elif not flt.include_subprocesses:
+        stmt = stmt.where(Process.parent_id.is_(None))
+    if flt.type:
+        stmt = stmt.where(Process.type == flt.type.value)
+    if flt.min_severity is not None:
+        stmt = stmt.where(Process.max_severity >= int(flt.min_severity))
+    if flt.status:
+        stmt = stmt.where(Process.status == flt.status.value)
+    if flt.since:
+        stmt = stmt.where(Process.created_at >= flt.since)
+    if flt.until:
+        stmt = stmt.where(Process.created_at <= flt.until)
+    stmt = stmt.order_by(Process.created_at.desc(), Process.id).limit(flt.limit).offset(flt.offset)
+    return list(session.scalars(stmt))
+
+
+def configuration_name(session: Session, configuration_id: str | None) -> str | None:
+    """Resolve the ID a process ran for to the name a person knows it by."""
+    if configuration_id is None:
+        return None
+    profile = session.get(Profile, configuration_id)
+    if profile is not None:
+        return profile.name
+    schedule = session.get(Schedule, configuration_id)
+    if schedule is not None:
+        return schedule.name
+    directory = session.get(DirectoryService, configuration_id)
+    return directory.name if directory is not None else None
+
+
+def process_to_dict(session: Session, process: Process, *, details: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": process.id,
+        "request_id": process.request_id,
+        "type": process.type,
+        "status": process.status,
+        "max_severity": Severity(process.max_severity).label,
+        "configuration_id": process.configuration_id,
+        "configuration_name": configuration_name(session, process.configuration_id),
+        "parent_id": process.parent_id,
+        "cancel_requested": process.cancel_requested,
+        "created_at": process.created_at.isoformat(),
+        "started_at": process.started_at.isoformat() if process.started_at else None,
+        "finished_at": process.finished_at.isoformat() if process.finished_at else None,
+    }
+    if details:
+        data["messages"] = [
+            {"time": m.time.isoformat(), "severity": Severity(m.severity).label, "text": m.text}
+            for m in process.messages
+        ]
+        children = session.scalars(
+            select(Process).where(Process.parent_id == process.id).order_by(Process.created_at, Process.id)
+        )
+        data["subprocesses"] = [process_to_dict(session, child, details=True) for child in children]
+    return data

@@ -1,0 +1,193 @@
+"""Folder-synchronization profiles: stored, searched, edited and deleted under seed 002's rules.
+
+The rules themselves are pure (``domain/profile.py``); this module adds what needs the database:
+unique names per tenant, references to secrets and directory services, and the schedules that
+keep a profile from being deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from postroom.db.models import DirectoryService, Profile, Schedule, Secret
+from postroom.domain.naming import like_contains_pattern, name_key
+from postroom.domain.profile import ProfileSettings, allowed_secret_kinds, apply_changes, validate_new_profile
+from postroom.domain.secret import SecretKind
+from postroom.errors import FieldError, InUse, InvalidInput, NameTaken, NotFound
+
+_COLUMNS = ("name", "type", "mode", "secret_id", "directory_service_id")
+
+
+def _resolve_references(
+    session: Session, tenant_id: str, raw: Mapping[str, object]
+) -> tuple[dict[str, object], list[FieldError]]:
+    """Turn secret and directory-service names into IDs; unknown ones become field errors."""
+    values = dict(raw)
+    errors: list[FieldError] = []
+    for field, label in (("secret_id", "secret"), ("directory_service_id", "directory service")):
+        ref = values.get(field)
+        if ref is None or (isinstance(ref, str) and not ref.strip()):
+            continue
+        key = str(ref).strip()
+        model = Secret if field == "secret_id" else DirectoryService
+        row_id = session.scalar(
+            select(model.id).where(
+                model.tenant_id == tenant_id,
+                (func.lower(model.id) == key.lower()) | (model.name_key == name_key(key)),
+            )
+        )
+        if row_id is None:
+            errors.append(FieldError(field, f"no {label} named or with ID {key!r} in this tenant"))
+        else:
+            values[field] = row_id
+    return values, errors
+
+
+def _validated(
+    values: dict[str, object], reference_errors: list[FieldError], build: Callable[[], ProfileSettings]
+) -> ProfileSettings:
+    """Run the domain rules and report their errors together with unknown references."""
+    try:
+        settings = build()
+    except InvalidInput as exc:
+        seen = {e.field for e in reference_errors}
+        raise InvalidInput(reference_errors + [e for e in exc.errors if e.field not in seen]) from None
+    if reference_errors:
+        raise InvalidInput(reference_errors)
+    return settings
+
+
+def _check_secret_kind(session: Session, settings: ProfileSettings) -> None:
+    if settings.secret_id is None:
+        return
+    secret = session.get(Secret, settings.secret_id)
+    assert secret is not None
+    allowed = allowed_secret_kinds(settings.type)
+    if SecretKind(secret.kind) not in allowed:
+        names = " or ".join(sorted(k.label for k in allowed))
+        raise InvalidInput(
+            FieldError(
+                "secret_id",
+                f"{settings.type.label} profiles need a secret of kind {names}; "
+                f"{secret.name!r} is {SecretKind(secret.kind).label}",
+            )
+        )
+
+
+def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
+    clash = session.scalar(
+        select(Profile).where(Profile.tenant_id == tenant_id, Profile.name_key == name_key(name))
+    )
+    if clash is not None and clash.id != own_id:
+        raise NameTaken("profile", name)
+
+
+def _store(profile: Profile, settings: ProfileSettings) -> None:
+    data = settings.to_dict()
+    profile.name = settings.name
+    profile.name_key = name_key(settings.name)
+    profile.type = settings.type.value
+    profile.mode = settings.mode.value
+    profile.secret_id = settings.secret_id
+    profile.directory_service_id = settings.directory_service_id
+    profile.settings = {k: v for k, v in data.items() if k not in _COLUMNS and v is not None}
+
+
+def settings_of(profile: Profile) -> ProfileSettings:
+    """The validated settings of a stored profile."""
+    raw: dict[str, object] = dict(profile.settings)
+    raw.update({column: getattr(profile, column) for column in _COLUMNS})
+    return validate_new_profile(raw)
+
+
+def create_profile(session: Session, tenant_id: str, raw: Mapping[str, object]) -> Profile:
+    values, missing = _resolve_references(session, tenant_id, raw)
+    settings = _validated(values, missing, lambda: validate_new_profile(values))
+    _check_secret_kind(session, settings)
+    _check_name_free(session, tenant_id, settings.name)
+    profile = Profile(tenant_id=tenant_id)
+    _store(profile, settings)
+    session.add(profile)
+    session.flush()
+    return profile
+
+
+def get_profile(session: Session, tenant_id: str, key: str) -> Profile:
+    """A profile of the tenant by ID (case-insensitive) or exact name (case-insensitive)."""
+    key = key.strip()
+    profile = session.scalar(
+        select(Profile).where(
+            Profile.tenant_id == tenant_id,
+            (func.lower(Profile.id) == key.lower()) | (Profile.name_key == name_key(key)),
+        )
+    )
+    if profile is None:
+        raise NotFound("profile", key)
+    return profile
+
+
+def update_profile(session: Session, tenant_id: str, key: str, changes: Mapping[str, object]) -> Profile:
+    profile = get_profile(session, tenant_id, key)
+    values, missing = _resolve_references(session, tenant_id, changes)
+    current = settings_of(profile)
+    settings = _validated(values, missing, lambda: apply_changes(current, values))
+    _check_secret_kind(session, settings)
+    _check_name_free(session, tenant_id, settings.name, profile.id)
+    _store(profile, settings)
+    session.flush()
+    return profile
+
+
+def schedules_using(session: Session, profile: Profile) -> list[Schedule]:
+    return list(
+        session.scalars(select(Schedule).where(Schedule.profile_id == profile.id).order_by(Schedule.name))
+    )
+
+
+def delete_profile(session: Session, tenant_id: str, key: str) -> None:
+    profile = get_profile(session, tenant_id, key)
+    schedules = schedules_using(session, profile)
+    if schedules:
+        names = ", ".join(repr(s.name) for s in schedules)
+        raise InUse(
+            f"profile {profile.name!r} is used by schedule {names}; delete the schedule first "
+            "(a profile can only be deleted while no schedule uses it)"
+        )
+    session.delete(profile)
+    session.flush()
+
+
+def search_profiles(session: Session, tenant_id: str, query: str | None = None) -> list[Profile]:
+    """Seed 002's implicit search: name case-insensitively *contains*, or ID case-insensitively *equals*."""
+    stmt = select(Profile).where(Profile.tenant_id == tenant_id).order_by(Profile.name_key)
+    if query and query.strip():
+        stmt = stmt.where(
+            Profile.name_key.like(like_contains_pattern(query), escape="\\")
+            | (func.lower(Profile.id) == query.strip().lower())
+        )
+    return list(session.scalars(stmt))
+
+
+def profile_to_dict(session: Session, profile: Profile) -> dict[str, Any]:
+    settings = settings_of(profile)
+    data: dict[str, Any] = {"id": profile.id, **settings.to_dict()}
+    secret = session.get(Secret, profile.secret_id) if profile.secret_id else None
+    directory = (
+        session.get(DirectoryService, profile.directory_service_id) if profile.directory_service_id else None
+    )
+    schedules = schedules_using(session, profile)
+    data.update(
+        type_label=settings.type.label,
+        delete_policy_text=str(settings.delete_policy),
+        secret_name=secret.name if secret else None,
+        directory_service_name=directory.name if directory else None,
+        schedules=[{"id": s.id, "name": s.name} for s in schedules],
+        deletable=not schedules,
+        created_at=profile.created_at.isoformat(),
+        updated_at=profile.updated_at.isoformat(),
+    )
+    return data

@@ -1,0 +1,132 @@
+"""Secrets: stored encrypted, shown only by their summary, never returned in clear."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from postroom.db.models import DirectoryService, Profile, Secret
+from postroom.domain.naming import clean_name, like_contains_pattern, name_key
+from postroom.domain.secret import SecretKind, parse_secret
+from postroom.errors import FieldError, InUse, InvalidInput, NameTaken, NotFound
+from postroom.security.keyring import SecretBox
+
+
+def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
+    clash = session.scalar(
+        select(Secret).where(Secret.tenant_id == tenant_id, Secret.name_key == name_key(name))
+    )
+    if clash is not None and clash.id != own_id:
+        raise NameTaken("secret", name)
+
+
+def create_secret(
+    session: Session, box: SecretBox, tenant_id: str, name: str, kind: str, values: Mapping[str, object]
+) -> Secret:
+    errors: list[FieldError] = []
+    try:
+        name = clean_name(name)
+    except InvalidInput as exc:
+        errors += exc.errors
+    try:
+        parsed = parse_secret(kind, values)
+    except InvalidInput as exc:
+        raise InvalidInput(errors + exc.errors) from None
+    if errors:
+        raise InvalidInput(errors)
+    _check_name_free(session, tenant_id, name)
+    secret = Secret(
+        tenant_id=tenant_id,
+        name=name,
+        name_key=name_key(name),
+        kind=parsed.kind.value,
+        ciphertext=box.encrypt(parsed.payload),
+        summary=parsed.summary,
+        expires_at=parsed.expires_at,
+    )
+    session.add(secret)
+    session.flush()
+    return secret
+
+
+def get_secret(session: Session, tenant_id: str, key: str) -> Secret:
+    """A secret of the tenant by ID or (case-insensitive) name."""
+    key = key.strip()
+    secret = session.scalar(
+        select(Secret).where(
+            Secret.tenant_id == tenant_id,
+            (func.lower(Secret.id) == key.lower()) | (Secret.name_key == name_key(key)),
+        )
+    )
+    if secret is None:
+        raise NotFound("secret", key)
+    return secret
+
+
+def update_secret(
+    session: Session,
+    box: SecretBox,
+    tenant_id: str,
+    key: str,
+    *,
+    name: str | None = None,
+    values: Mapping[str, object] | None = None,
+) -> Secret:
+    """Rename a secret and/or replace its values (the kind stays; all values are given again)."""
+    secret = get_secret(session, tenant_id, key)
+    if name is not None:
+        new_name = clean_name(name)
+        _check_name_free(session, tenant_id, new_name, secret.id)
+        secret.name, secret.name_key = new_name, name_key(new_name)
+    if values is not None:
+        parsed = parse_secret(secret.kind, values)
+        secret.ciphertext = box.encrypt(parsed.payload)
+        secret.summary = parsed.summary
+        secret.expires_at = parsed.expires_at
+    session.flush()
+    return secret
+
+
+def delete_secret(session: Session, tenant_id: str, key: str) -> None:
+    secret = get_secret(session, tenant_id, key)
+    users = [p.name for p in session.scalars(select(Profile).where(Profile.secret_id == secret.id))]
+    users += [
+        d.name
+        for d in session.scalars(select(DirectoryService).where(DirectoryService.secret_id == secret.id))
+    ]
+    if users:
+        raise InUse(f"secret {secret.name!r} is used by {', '.join(sorted(users))}; change those first")
+    session.delete(secret)
+    session.flush()
+
+
+def list_secrets(session: Session, tenant_id: str, search: str | None = None) -> list[Secret]:
+    query = select(Secret).where(Secret.tenant_id == tenant_id).order_by(Secret.name_key)
+    if search and search.strip():
+        query = query.where(
+            Secret.name_key.like(like_contains_pattern(search), escape="\\")
+            | (func.lower(Secret.id) == search.strip().lower())
+        )
+    return list(session.scalars(query))
+
+
+def reveal(box: SecretBox, secret: Secret) -> dict[str, Any]:
+    """The decrypted values, for the code that connects to a mail system. Never for display."""
+    return box.decrypt(secret.ciphertext)
+
+
+def secret_to_dict(secret: Secret) -> dict[str, object]:
+    kind = SecretKind(secret.kind)
+    return {
+        "id": secret.id,
+        "name": secret.name,
+        "kind": kind.value,
+        "kind_label": kind.label,
+        "summary": dict(secret.summary),
+        "expires_at": secret.expires_at.isoformat() if secret.expires_at else None,
+        "created_at": secret.created_at.isoformat(),
+        "updated_at": secret.updated_at.isoformat(),
+    }

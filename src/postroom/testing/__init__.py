@@ -1,0 +1,1 @@
+"""Test support the project ships: throwaway databases and a live server on a dynamic port."""

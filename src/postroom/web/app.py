@@ -1,0 +1,31 @@
+"""The FastAPI application: REST API under /api/v1, OpenAPI at /api/docs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from postroom import __version__
+from postroom.runtime import Runtime
+from postroom.web import errors
+from postroom.web.api import auth, processes, profiles, schedules, secrets, tenants, users
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Postroom",
+        version=__version__,
+        description="Email archive, folder synchronization and filing. Authenticate with an API token.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    for module in (auth, tenants, users, secrets, profiles, schedules, processes):
+        app.include_router(module.router, prefix="/api/v1")
+
+    @app.get("/api/v1/health", tags=["system"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
