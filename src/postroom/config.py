@@ -8,10 +8,11 @@ PostgreSQL and give every machine the same ``POSTROOM_SECRET_KEY``.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,6 +67,14 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="Logging level: debug, info, warning, error.")
 
+    @field_validator("data_dir", "blob_dir", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # Path("") is ".", the current folder: an empty POSTROOM_BLOB_DIR= must mean the default.
+        if isinstance(value, str) and not value.strip():
+            return default_data_dir() if info.field_name == "data_dir" else None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -117,3 +126,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigurationError(
             f"invalid settings (POSTROOM_* variables or {CONFIG_FILE_ENV} file): {problems}"
         ) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        if not config_file:
+            raise
+        raise ConfigurationError(f"{CONFIG_FILE_ENV}={config_file}: not a readable TOML file: {exc}") from exc

@@ -19,7 +19,8 @@ from postroom.runtime import Runtime
 from postroom.services.access import Actor, tenant_for
 from postroom.services.tenants import list_tenants
 
-console = Console()
+# soft_wrap: never break a path, URL or password across lines when the output is not a terminal.
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 TenantOpt = Annotated[

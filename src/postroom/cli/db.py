@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from postroom.cli.common import opened
 from postroom.db import migrate
+from postroom.errors import ConfigurationError
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -26,6 +28,10 @@ def current() -> None:
     engine = make_engine(load_settings().resolved_database_url)
     try:
         have, head = migrate.current_revision(engine), migrate.head_revision(engine)
+    except OperationalError as exc:
+        raise ConfigurationError(
+            f"cannot use the database at {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from exc
     finally:
         engine.dispose()
     state = "up to date" if have == head else "run `postroom db upgrade`"

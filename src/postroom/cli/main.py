@@ -55,5 +55,7 @@ def run() -> None:
     try:
         app()
     except PostroomError as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        # Driver messages (psycopg's "connection failed") can span lines; keep the promised one line.
+        message = "  ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
