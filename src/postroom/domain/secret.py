@@ -14,7 +14,6 @@ is collected and raised together as one :class:`~postroom.errors.InvalidInput`.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from postroom.domain.naming import is_encodable
 from postroom.errors import FieldError, InvalidInput
 
 
@@ -72,9 +72,7 @@ def parse_secret(kind: SecretKind | str, raw: Mapping[str, object]) -> ParsedSec
     form = _FORMS[secret_kind]
     fields = _Fields(raw)
     for name in sorted(str(key) for key in raw if key not in form.fields):
-        fields.reject(
-            name, f"is not a field of {secret_kind.value} secrets; the fields are: {', '.join(form.fields)}"
-        )
+        fields.reject(name, f"is not a field of {secret_kind.value} secrets; the fields are: {', '.join(form.fields)}")
     parsed = form.parse(fields)
     if fields.errors or parsed is None:
         raise InvalidInput(fields.errors)
@@ -95,6 +93,9 @@ def _json_type(value: object) -> str:
     if isinstance(value, Mapping):
         return "an object"
     return type(value).__name__
+
+
+_LONE_SURROGATE = "must be valid Unicode text: it contains a lone surrogate (a JSON escape like \\ud800)"
 
 
 class _Fields:
@@ -121,6 +122,9 @@ class _Fields:
         value = self.raw.get(name)
         if value is not None and not isinstance(value, str):
             self.reject(name, f"must be a string, not {_json_type(value)}")
+            return None
+        if value is not None and not is_encodable(value):
+            self.reject(name, _LONE_SURROGATE)
             return None
         if strip and value is not None:
             value = value.strip()
@@ -247,9 +251,7 @@ def _load_pem_key(f: _Fields, label: str, block: str, password: str | None) -> P
     # PKCS#8 marks encryption in the label, the older OpenSSL format in a Proc-Type header.
     encrypted = label == "ENCRYPTED PRIVATE KEY" or "Proc-Type: 4,ENCRYPTED" in block
     if encrypted and password is None:
-        f.reject(
-            "password", "is required: the private key is encrypted; give the password it was exported with"
-        )
+        f.reject("password", "is required: the private key is encrypted; give the password it was exported with")
         return None
     if not encrypted and password is not None:
         f.reject("password", "was given but the private key is not encrypted: leave password empty")
@@ -289,16 +291,14 @@ def _load_pfx(f: _Fields, password: str | None) -> tuple[x509.Certificate, str] 
     elif isinstance(value, str):
         try:
             data = base64.b64decode("".join(value.split()), validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not even ASCII
             f.reject("pfx", "must be the .pfx/.p12 file encoded as base64 (e.g. `base64 -w0 cert.pfx`)")
             return None
     else:
         f.reject("pfx", f"must be a base64 string, not {_json_type(value)}")
         return None
     if not _looks_like_pkcs12(data):
-        f.reject(
-            "pfx", "is not a PKCS#12 (.pfx/.p12) file: export the certificate with its private key as .pfx"
-        )
+        f.reject("pfx", "is not a PKCS#12 (.pfx/.p12) file: export the certificate with its private key as .pfx")
         return None
     # Without a password, try both "none" and "empty": exporters differ in which they write.
     candidates = [password.encode("utf-8")] if password is not None else [None, b""]
@@ -314,8 +314,7 @@ def _load_pfx(f: _Fields, password: str | None) -> tuple[x509.Certificate, str] 
         else:
             f.reject(
                 "password",
-                "does not open the certificate's private key: give the password the .pfx file "
-                "was exported with",
+                "does not open the certificate's private key: give the password the .pfx file was exported with",
             )
         return None
     if key is None:
@@ -365,7 +364,11 @@ def _parse_instant(f: _Fields, name: str) -> datetime | None:
     if instant.tzinfo is None:
         f.reject(name, f"has no time zone: {rule}")
         return None
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+        f.reject(name, f"is out of range: {rule}")
+        return None
 
 
 def _parse_scope(f: _Fields) -> str | None:
@@ -394,9 +397,7 @@ def _parse_oauth(f: _Fields) -> ParsedSecret | None:
     client_id = f.text("client_id")
     account = f.text("account")
     if account is not None and not _EMAIL.fullmatch(account):
-        f.reject(
-            "account", "must be the e-mail address of the account that consented, e.g. archive@example.com"
-        )
+        f.reject("account", "must be the e-mail address of the account that consented, e.g. archive@example.com")
     if f.errors:
         return None
     expires_iso = expires_at.isoformat() if expires_at is not None else None
@@ -431,9 +432,7 @@ def _service_account_json(f: _Fields) -> dict[str, Any] | None:
     """The key file as a fresh dict (a copy: the caller's mapping is never kept)."""
     value = f.raw.get("json")
     if value is None or value == "":
-        f.reject(
-            "json", "is required: give the service account's JSON key file as downloaded from Google Cloud"
-        )
+        f.reject("json", "is required: give the service account's JSON key file as downloaded from Google Cloud")
         return None
     if isinstance(value, str):
         text = value
@@ -453,6 +452,9 @@ def _service_account_json(f: _Fields) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict):
         f.reject("json", "must be a JSON object: the key file starts with {")
+        return None
+    if not is_encodable(json.dumps(data, ensure_ascii=False)):
+        f.reject("json", _LONE_SURROGATE)
         return None
     return data
 
@@ -475,9 +477,7 @@ def _parse_google_service_account(f: _Fields) -> ParsedSecret | None:
         try:
             serialization.load_pem_private_key(private_key.encode("utf-8"), None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
-            f.reject(
-                "json", '"private_key" is not a readable PEM private key: create a new key for the account'
-            )
+            f.reject("json", '"private_key" is not a readable PEM private key: create a new key for the account')
     project_id = data.get("project_id")
     if f.errors:
         return None

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import Membership, Tenant, User
+from postroom.domain.naming import is_storable
 from postroom.errors import AccessDenied, NotFound
 
 
@@ -46,6 +47,8 @@ def tenant_for(session: Session, actor: Actor, key: str, *, need: Role = Role.US
     A tenant the actor has no role in is reported as not found, never as forbidden, so that tenant
     names do not leak. A visible tenant where the actor's role is too low gives AccessDenied.
     """
+    if not is_storable(key):
+        raise NotFound("tenant", key)
     tenant = session.scalar(select(Tenant).where((Tenant.name == key.strip().lower()) | (Tenant.id == key)))
     role = actor.role_in(tenant.id) if tenant else None
     if tenant is None or role is None:

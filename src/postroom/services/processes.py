@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from postroom.db.models import DirectoryService, Process, ProcessMessage, Profile, Schedule
 from postroom.db.types import utcnow
+from postroom.domain.naming import is_storable
 from postroom.domain.process import ProcessStatus, ProcessType, Severity
 from postroom.errors import Conflict, FieldError, InvalidInput, NotFound
 
@@ -78,6 +79,8 @@ def finish_process(session: Session, process: Process, status: ProcessStatus | N
 def get_process(session: Session, tenant_id: str, key: str) -> Process:
     """A process of the tenant by its ID or its request ID (both case-insensitive)."""
     key = key.strip()
+    if not is_storable(key):
+        raise NotFound("process", key)
     process = session.scalar(
         select(Process).where(
             Process.tenant_id == tenant_id,
@@ -101,6 +104,9 @@ def request_cancel(session: Session, tenant_id: str, key: str) -> Process:
     return process
 
 
+MAX_OFFSET = 2**31 - 1  # far past any log, and an integer every database takes
+
+
 @dataclass(frozen=True)
 class ProcessFilter:
     type: ProcessType | None = None
@@ -117,20 +123,33 @@ class ProcessFilter:
         errors = []
         if not 1 <= self.limit <= 1000:
             errors.append(FieldError("limit", "must be between 1 and 1000"))
-        if self.offset < 0:
-            errors.append(FieldError("offset", "must be 0 or more"))
+        if not 0 <= self.offset <= MAX_OFFSET:
+            errors.append(FieldError("offset", f"must be between 0 and {MAX_OFFSET}"))
         for field in ("since", "until"):
             value = getattr(self, field)
             if value is not None and value.tzinfo is None:
                 errors.append(FieldError(field, "needs a time zone, e.g. 2026-11-22T10:00:00Z"))
+            elif value is not None and _out_of_range(value):
+                errors.append(FieldError(field, "is out of range: in UTC it must fall in the years 1-9999"))
         if self.since and self.until and self.since.tzinfo and self.until.tzinfo and self.since > self.until:
             errors.append(FieldError("since", "must not be later than until"))
         if errors:
             raise InvalidInput(errors)
 
 
+def _out_of_range(value: datetime) -> bool:
+    """Whether ``value`` (with a zone) leaves the datetime range when converted to UTC, as stored."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return True
+    return False
+
+
 def list_processes(session: Session, tenant_id: str, flt: ProcessFilter) -> list[Process]:
     """Newest first. Time filters apply to when the process was created."""
+    if flt.request_id and not is_storable(flt.request_id):
+        return []  # no request ID contains it
     stmt = select(Process).where(Process.tenant_id == tenant_id)
     if flt.request_id:
         stmt = stmt.where(Process.request_id == flt.request_id.strip().upper())

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import DirectoryService, Profile, Schedule, Secret
-from postroom.domain.naming import like_contains_pattern, name_key
+from postroom.domain.naming import is_storable, like_contains_pattern, name_key
 from postroom.domain.profile import ProfileSettings, allowed_secret_kinds, apply_changes, validate_new_profile
 from postroom.domain.secret import SecretKind
 from postroom.errors import FieldError, InUse, InvalidInput, NameTaken, NotFound
@@ -33,6 +33,9 @@ def _resolve_references(
         if ref is None or (isinstance(ref, str) and not ref.strip()):
             continue
         key = str(ref).strip()
+        if not is_storable(key):
+            errors.append(FieldError(field, f"no {label} named or with ID {key!r} in this tenant"))
+            continue
         model = Secret if field == "secret_id" else DirectoryService
         row_id = session.scalar(
             select(model.id).where(
@@ -79,9 +82,7 @@ def _check_secret_kind(session: Session, settings: ProfileSettings) -> None:
 
 
 def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
-    clash = session.scalar(
-        select(Profile).where(Profile.tenant_id == tenant_id, Profile.name_key == name_key(name))
-    )
+    clash = session.scalar(select(Profile).where(Profile.tenant_id == tenant_id, Profile.name_key == name_key(name)))
     if clash is not None and clash.id != own_id:
         raise NameTaken("profile", name)
 
@@ -119,6 +120,8 @@ def create_profile(session: Session, tenant_id: str, raw: Mapping[str, object]) 
 def get_profile(session: Session, tenant_id: str, key: str) -> Profile:
     """A profile of the tenant by ID (case-insensitive) or exact name (case-insensitive)."""
     key = key.strip()
+    if not is_storable(key):
+        raise NotFound("profile", key)
     profile = session.scalar(
         select(Profile).where(
             Profile.tenant_id == tenant_id,
@@ -143,9 +146,7 @@ def update_profile(session: Session, tenant_id: str, key: str, changes: Mapping[
 
 
 def schedules_using(session: Session, profile: Profile) -> list[Schedule]:
-    return list(
-        session.scalars(select(Schedule).where(Schedule.profile_id == profile.id).order_by(Schedule.name))
-    )
+    return list(session.scalars(select(Schedule).where(Schedule.profile_id == profile.id).order_by(Schedule.name)))
 
 
 def delete_profile(session: Session, tenant_id: str, key: str) -> None:
@@ -164,6 +165,8 @@ def delete_profile(session: Session, tenant_id: str, key: str) -> None:
 def search_profiles(session: Session, tenant_id: str, query: str | None = None) -> list[Profile]:
     """Seed 002's implicit search: name case-insensitively *contains*, or ID case-insensitively *equals*."""
     stmt = select(Profile).where(Profile.tenant_id == tenant_id).order_by(Profile.name_key)
+    if query and not is_storable(query):
+        return []  # no name or ID contains it
     if query and query.strip():
         stmt = stmt.where(
             Profile.name_key.like(like_contains_pattern(query), escape="\\")
@@ -176,9 +179,7 @@ def profile_to_dict(session: Session, profile: Profile) -> dict[str, Any]:
     settings = settings_of(profile)
     data: dict[str, Any] = {"id": profile.id, **settings.to_dict()}
     secret = session.get(Secret, profile.secret_id) if profile.secret_id else None
-    directory = (
-        session.get(DirectoryService, profile.directory_service_id) if profile.directory_service_id else None
-    )
+    directory = session.get(DirectoryService, profile.directory_service_id) if profile.directory_service_id else None
     schedules = schedules_using(session, profile)
     data.update(
         type_label=settings.type.label,

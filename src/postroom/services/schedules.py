@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import Profile, Schedule
-from postroom.domain.naming import like_contains_pattern, name_key
+from postroom.domain.naming import is_storable, like_contains_pattern, name_key
 from postroom.domain.schedule import Recurrence, RecurrenceKind, validate_schedule
 from postroom.errors import FieldError, InvalidInput, NameTaken, NotFound
 from postroom.services.profiles import get_profile
@@ -22,9 +22,7 @@ def create_schedule(session: Session, tenant_id: str, raw: Mapping[str, object])
             values["profile_id"] = get_profile(session, tenant_id, str(values["profile_id"])).id
         except NotFound:
             raise InvalidInput(
-                FieldError(
-                    "profile_id", f"no profile named or with ID {values['profile_id']!r} in this tenant"
-                )
+                FieldError("profile_id", f"no profile named or with ID {values['profile_id']!r} in this tenant")
             ) from None
     settings = validate_schedule(values)
     if session.scalar(
@@ -48,6 +46,8 @@ def create_schedule(session: Session, tenant_id: str, raw: Mapping[str, object])
 
 def get_schedule(session: Session, tenant_id: str, key: str) -> Schedule:
     key = key.strip()
+    if not is_storable(key):
+        raise NotFound("schedule", key)
     schedule = session.scalar(
         select(Schedule).where(
             Schedule.tenant_id == tenant_id,
@@ -74,6 +74,8 @@ def delete_schedule(session: Session, tenant_id: str, key: str) -> None:
 
 def list_schedules(session: Session, tenant_id: str, search: str | None = None) -> list[Schedule]:
     stmt = select(Schedule).where(Schedule.tenant_id == tenant_id).order_by(Schedule.name_key)
+    if search and not is_storable(search):
+        return []  # no name or ID contains it
     if search and search.strip():
         stmt = stmt.where(
             Schedule.name_key.like(like_contains_pattern(search), escape="\\")

@@ -9,16 +9,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import DirectoryService, Profile, Secret
-from postroom.domain.naming import clean_name, like_contains_pattern, name_key
+from postroom.domain.naming import clean_name, is_storable, like_contains_pattern, name_key
 from postroom.domain.secret import SecretKind, parse_secret
 from postroom.errors import FieldError, InUse, InvalidInput, NameTaken, NotFound
 from postroom.security.keyring import SecretBox
 
 
 def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
-    clash = session.scalar(
-        select(Secret).where(Secret.tenant_id == tenant_id, Secret.name_key == name_key(name))
-    )
+    clash = session.scalar(select(Secret).where(Secret.tenant_id == tenant_id, Secret.name_key == name_key(name)))
     if clash is not None and clash.id != own_id:
         raise NameTaken("secret", name)
 
@@ -55,6 +53,8 @@ def create_secret(
 def get_secret(session: Session, tenant_id: str, key: str) -> Secret:
     """A secret of the tenant by ID or (case-insensitive) name."""
     key = key.strip()
+    if not is_storable(key):
+        raise NotFound("secret", key)
     secret = session.scalar(
         select(Secret).where(
             Secret.tenant_id == tenant_id,
@@ -93,10 +93,7 @@ def update_secret(
 def delete_secret(session: Session, tenant_id: str, key: str) -> None:
     secret = get_secret(session, tenant_id, key)
     users = [p.name for p in session.scalars(select(Profile).where(Profile.secret_id == secret.id))]
-    users += [
-        d.name
-        for d in session.scalars(select(DirectoryService).where(DirectoryService.secret_id == secret.id))
-    ]
+    users += [d.name for d in session.scalars(select(DirectoryService).where(DirectoryService.secret_id == secret.id))]
     if users:
         raise InUse(f"secret {secret.name!r} is used by {', '.join(sorted(users))}; change those first")
     session.delete(secret)
@@ -105,6 +102,8 @@ def delete_secret(session: Session, tenant_id: str, key: str) -> None:
 
 def list_secrets(session: Session, tenant_id: str, search: str | None = None) -> list[Secret]:
     query = select(Secret).where(Secret.tenant_id == tenant_id).order_by(Secret.name_key)
+    if search and not is_storable(search):
+        return []  # no name or ID contains it
     if search and search.strip():
         query = query.where(
             Secret.name_key.like(like_contains_pattern(search), escape="\\")

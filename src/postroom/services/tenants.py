@@ -8,9 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import Tenant
+from postroom.domain.naming import clean_text
 from postroom.errors import AccessDenied, FieldError, InvalidInput, NameTaken
 from postroom.services.access import Actor
 
+DISPLAY_NAME_LENGTH = 200
 _TENANT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -30,10 +32,20 @@ def clean_tenant_name(value: str) -> str:
 def create_tenant(session: Session, actor: Actor, name: str, display_name: str | None = None) -> Tenant:
     if not actor.superadmin:
         raise AccessDenied("only a system administrator can create tenants")
-    name = clean_tenant_name(name)
+    errors: list[FieldError] = []
+    try:
+        name = clean_tenant_name(name)
+    except InvalidInput as exc:
+        errors += exc.errors
+    try:
+        display_name = clean_text(display_name or "", "display_name", DISPLAY_NAME_LENGTH)
+    except InvalidInput as exc:
+        errors += exc.errors
+    if errors:
+        raise InvalidInput(errors)
     if session.scalar(select(Tenant).where(Tenant.name == name)):
         raise NameTaken("tenant", name)
-    tenant = Tenant(name=name, display_name=(display_name or "").strip() or name)
+    tenant = Tenant(name=name, display_name=display_name or name)
     session.add(tenant)
     session.flush()
     return tenant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,17 +12,25 @@ from sqlalchemy.orm import Session
 
 from postroom.db.models import ApiToken, Membership, Tenant, User
 from postroom.db.types import utcnow
-from postroom.domain.naming import name_key
+from postroom.domain.naming import clean_text, is_encodable, is_storable, name_key
 from postroom.errors import AccessDenied, Conflict, FieldError, InvalidInput, NotAuthenticated, NotFound
 from postroom.security import passwords, tokens
 from postroom.services.access import Actor, Role
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+EMAIL_LENGTH = 254
+DISPLAY_NAME_LENGTH = 200
+TOKEN_NAME_LENGTH = 100
 
 
 def clean_email(value: str) -> str:
     email = value.strip()
-    if not _EMAIL.fullmatch(email) or len(email) > 254:
+    if (
+        not _EMAIL.fullmatch(email)
+        or max(len(email), len(name_key(email))) > EMAIL_LENGTH  # the key is stored too
+        or not is_encodable(email)
+        or any(unicodedata.category(ch) == "Cc" for ch in email)  # NUL among them
+    ):
         raise InvalidInput(FieldError("email", "must be an e-mail address such as anna@example.com"))
     return email
 
@@ -43,12 +52,15 @@ def create_user(
 ) -> User:
     email = clean_email(email)
     passwords.check_password_strength(password)
+    if not is_encodable(password):
+        raise InvalidInput(FieldError("password", "must be valid Unicode text: it contains a lone surrogate"))
+    display_name = clean_text(display_name, "display_name", DISPLAY_NAME_LENGTH)
     if session.scalar(select(User).where(User.email_key == name_key(email))):
         raise Conflict(f"a user with e-mail {email!r} already exists")
     user = User(
         email=email,
         email_key=name_key(email),
-        display_name=display_name.strip(),
+        display_name=display_name,
         password_hash=passwords.hash_password(password),
         is_superadmin=superadmin,
     )
@@ -59,6 +71,8 @@ def create_user(
 
 def get_user(session: Session, email_or_id: str) -> User:
     key = email_or_id.strip()
+    if not is_storable(key):
+        raise NotFound("user", email_or_id)
     user = session.scalar(select(User).where((User.email_key == name_key(key)) | (User.id == key)))
     if user is None:
         raise NotFound("user", email_or_id)
@@ -99,8 +113,14 @@ def ensure_first_admin(session: Session, email: str, password: str | None) -> Fi
 
 
 def authenticate_password(session: Session, email: str, password: str) -> User:
-    user = session.scalar(select(User).where(User.email_key == name_key(email.strip())))
-    if user is None or user.disabled or not passwords.verify_password(user.password_hash, password):
+    key = name_key(email.strip())
+    user = session.scalar(select(User).where(User.email_key == key)) if is_storable(key) else None
+    if (
+        user is None
+        or user.disabled
+        or not is_encodable(password)
+        or not passwords.verify_password(user.password_hash, password)
+    ):
         raise NotAuthenticated("wrong e-mail or password")
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -111,16 +131,14 @@ def create_token(
     session: Session, user: User, name: str, *, expires_in_days: int | None = None
 ) -> tuple[ApiToken, str]:
     """A new API token for ``user``; the plaintext is returned once and only its hash is kept."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise InvalidInput(FieldError("name", "must be 1-100 characters, e.g. 'backup script'"))
+    name = clean_text(name, "name", TOKEN_NAME_LENGTH)
+    if not name:
+        raise InvalidInput(FieldError("name", "must not be empty: name the token, e.g. 'backup script'"))
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
         raise InvalidInput(FieldError("expires_in_days", "must be between 1 and 3650, or empty for never"))
     new = tokens.new_token()
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-    token = ApiToken(
-        id=new.token_id, user_id=user.id, name=name, secret_hash=new.secret_hash, expires_at=expires_at
-    )
+    token = ApiToken(id=new.token_id, user_id=user.id, name=name, secret_hash=new.secret_hash, expires_at=expires_at)
     session.add(token)
     session.flush()
     return token, new.plaintext
@@ -145,13 +163,11 @@ def authenticate_token(session: Session, plaintext: str) -> User:
 
 
 def list_tokens(session: Session, user: User) -> list[ApiToken]:
-    return list(
-        session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at))
-    )
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at)))
 
 
 def revoke_token(session: Session, actor: Actor, token_id: str) -> ApiToken:
-    token = session.get(ApiToken, token_id.strip())
+    token = session.get(ApiToken, token_id.strip()) if is_storable(token_id) else None
     if token is None or (not actor.superadmin and token.user_id != actor.user_id):
         raise NotFound("API token", token_id)
     if token.revoked_at is None:

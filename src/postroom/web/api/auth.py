@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from postroom.db.models import User
-from postroom.errors import NotAuthenticated
+from postroom.errors import FieldError, InvalidInput, NotAuthenticated
 from postroom.services import users
 from postroom.web.deps import ActorDep, RuntimeDep
 
@@ -39,9 +39,12 @@ def _user(session: Any, actor_user_id: str | None) -> User:
 def login(body: PasswordLogin, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.transaction() as session:
         user = users.authenticate_password(session, body.email, body.password)
-        token, plaintext = users.create_token(
-            session, user, body.token_name, expires_in_days=body.expires_in_days
-        )
+        try:
+            token, plaintext = users.create_token(session, user, body.token_name, expires_in_days=body.expires_in_days)
+        except InvalidInput as exc:  # the field is called token_name here
+            raise InvalidInput(
+                [FieldError("token_name" if e.field == "name" else e.field, e.message) for e in exc.errors]
+            ) from None
         return {**users.token_to_dict(token), "token": plaintext}
 
 
@@ -57,9 +60,7 @@ def list_tokens(actor: ActorDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
         return [users.token_to_dict(t) for t in users.list_tokens(session, _user(session, actor.user_id))]
 
 
-@router.post(
-    "/tokens", status_code=201, summary="Create an API token; its value is shown only in this answer"
-)
+@router.post("/tokens", status_code=201, summary="Create an API token; its value is shown only in this answer")
 def create_token(body: TokenIn, actor: ActorDep, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.transaction() as session:
         user = _user(session, actor.user_id)
