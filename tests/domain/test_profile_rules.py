@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,6 +33,33 @@ from postroom.errors import FieldError, InvalidInput
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
 TENANT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def _self_signed(common_name: str, *, ca: bool) -> tuple[str, str]:
+    """A certificate's PEM text and the PEM text of its private key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+CA_PEM, CA_KEY_PEM = _self_signed("Example Root CA", ca=True)
+SERVER_PEM, _ = _self_signed("mail.example.com", ca=False)  # self-signed servers are common
+FINGERPRINT = "0123456789abcdef" * 4
 
 VALID: dict[str, dict[str, Any]] = {
     "imap-single": {
@@ -55,6 +87,16 @@ VALID: dict[str, dict[str, Any]] = {
         "mailbox": "boss@example.com",
         "server_name": "exchange.example.com",
         "secret_id": "sec-ex",
+    },
+    "exchange-own-ca": {
+        "name": "Exchange on premises",
+        "type": "exchange",
+        "mode": "single",
+        "mailbox": "boss@example.com",
+        "server_name": "exchange.example.com",
+        "secret_id": "sec-ex",
+        "tls_trusted_ca": CA_PEM,
+        "tls_fingerprint": FINGERPRINT,
     },
     "m365-single": {
         "name": "M365",
@@ -136,6 +178,7 @@ def test_type_labels(type_: ProfileType, label: str) -> None:
 
 
 COMMON = {"name", "type", "mode", "delete_policy", "secret_id"}
+TLS = {"tls_trusted_ca", "tls_fingerprint"}
 
 
 @pytest.mark.parametrize(
@@ -144,20 +187,19 @@ COMMON = {"name", "type", "mode", "delete_policy", "secret_id"}
         (
             ProfileType.IMAP,
             Mode.SINGLE,
-            COMMON | {"mailbox", "server_name", "port", "protocol", "timeout"},
+            COMMON | TLS | {"mailbox", "server_name", "port", "protocol", "timeout"},
             {"name", "type", "mode", "secret_id", "mailbox", "server_name", "protocol"},
         ),
         (
             ProfileType.IMAP,
             Mode.MULTIPLE,
-            COMMON
-            | {"directory_service_id", "synchronize_users", "server_name", "port", "protocol", "timeout"},
+            COMMON | TLS | {"directory_service_id", "synchronize_users", "server_name", "port", "protocol", "timeout"},
             {"name", "type", "mode", "secret_id", "directory_service_id", "server_name", "protocol"},
         ),
         (
             ProfileType.EXCHANGE,
             Mode.SINGLE,
-            COMMON | {"mailbox", "server_name", "timeout"},
+            COMMON | TLS | {"mailbox", "server_name", "timeout"},
             {"name", "type", "mode", "secret_id", "mailbox", "server_name"},
         ),
         (
@@ -187,9 +229,7 @@ COMMON = {"name", "type", "mode", "delete_policy", "secret_id"}
         (ProfileType.OUTLOOK_COM, Mode.SINGLE, COMMON | {"mailbox"}, {"name", "type", "mode"}),
     ],
 )
-def test_fields_per_type_and_mode(
-    type_: ProfileType, mode: Mode, fields: set[str], required: set[str]
-) -> None:
+def test_fields_per_type_and_mode(type_: ProfileType, mode: Mode, fields: set[str], required: set[str]) -> None:
     assert fields_for(type_, mode) == fields
     assert required_fields(type_, mode) == required
 
@@ -213,9 +253,7 @@ def test_allowed_secret_kinds(type_: ProfileType, kinds: set[SecretKind]) -> Non
     [
         (base, field)
         for base, values in VALID.items()
-        for field in sorted(
-            required_fields(ProfileType(values["type"]), Mode(values["mode"])) - {"type", "mode"}
-        )
+        for field in sorted(required_fields(ProfileType(values["type"]), Mode(values["mode"])) - {"type", "mode"})
     ],
 )
 def test_each_required_field_is_required(base: str, field: str) -> None:
@@ -270,6 +308,10 @@ def test_outlook_mailbox_and_secret_are_optional_until_authorized() -> None:
         ("exchange-single", "protocol", "IMAP-SSL", "not used by Exchange Server profiles"),
         ("exchange-single", "port", 443, "not used by Exchange Server profiles"),
         ("google-single", "timeout", "30", "not used by Google Workspace profiles"),
+        ("m365-single", "tls_trusted_ca", CA_PEM, "not used by Microsoft 365 profiles"),
+        ("m365-multiple", "tls_fingerprint", FINGERPRINT, "not used by Microsoft 365 profiles"),
+        ("google-single", "tls_fingerprint", FINGERPRINT, "not used by Google Workspace profiles"),
+        ("outlook-single", "tls_trusted_ca", CA_PEM, "not used by Microsoft Outlook.com profiles"),
         (
             "outlook-single",
             "server_name",
@@ -454,6 +496,118 @@ def test_server_name_rejected(value: object, rule: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("base", "value", "stored"),
+    [
+        ("imap-single", CA_PEM, CA_PEM),
+        ("imap-multiple", SERVER_PEM, SERVER_PEM),  # any certificate, not only a CA's
+        ("exchange-single", CA_PEM + SERVER_PEM, CA_PEM + SERVER_PEM),
+        ("imap-single", CA_PEM.replace("\n", "\r\n"), CA_PEM),
+        (  # what `openssl s_client -showcerts` prints around the certificates is dropped
+            "imap-single",
+            f"CONNECTED(00000003)\n 0 s:CN = mail.example.com\n{SERVER_PEM}---\n 1 s:CN = Root\n"
+            f"   {CA_PEM.replace(chr(10), chr(10) + '   ')}\n---\nServer certificate\n",
+            SERVER_PEM + CA_PEM,
+        ),
+        ("imap-single", "", None),
+        ("imap-single", None, None),
+    ],
+)
+def test_tls_trusted_ca_accepted(base: str, value: object, stored: str | None) -> None:
+    profile = validate_new_profile(raw(base, tls_trusted_ca=value))
+    assert profile.tls_trusted_ca == stored
+    assert validate_new_profile(profile.to_dict()) == profile
+
+
+PRIVATE_KEY_RULE = "never paste private keys; give only the CA certificate(s)"
+RSA_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("not a certificate", "must be PEM text of the CA certificate(s) to trust for this server"),
+        ("MIIB" + "A" * 60, "-----BEGIN CERTIFICATE-----"),
+        (42, "must be PEM text"),
+        (CA_PEM + CA_KEY_PEM, PRIVATE_KEY_RULE),
+        (CA_KEY_PEM, PRIVATE_KEY_RULE),
+        (RSA_KEY, "(-----BEGIN RSA PRIVATE KEY-----): never paste private keys"),
+        (CA_PEM.replace("MI", "XX", 1), "not a valid X.509 certificate: copy the whole block again"),
+        (CA_PEM.rsplit("-----END", 1)[0], "not a valid X.509 certificate"),
+        (
+            CA_PEM + "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+            "contains a PUBLIC KEY block: give only CERTIFICATE blocks",
+        ),
+        (CA_PEM * 200, "must be at most 100,000 characters"),
+        ("-----BEGIN CERTIFICATE-----\n\ud800\n-----END CERTIFICATE-----\n", "not a valid X.509"),
+    ],
+)
+def test_tls_trusted_ca_rejected(value: object, rule: str) -> None:
+    assert_rejects(raw("imap-single", tls_trusted_ca=value), "tls_trusted_ca", rule)
+
+
+@given(st.text(), st.sampled_from(["tls_trusted_ca", "tls_fingerprint"]))
+def test_any_tls_text_is_accepted_or_rejected_by_name(text: str, field: str) -> None:
+    try:
+        validate_new_profile(raw("imap-single", **{field: text}))
+    except InvalidInput as exc:
+        assert [e.field for e in exc.errors] == [field]
+
+
+def test_a_pasted_private_key_is_never_echoed_back() -> None:
+    [error] = rejected(raw("exchange-single", tls_trusted_ca=CA_PEM + CA_KEY_PEM))
+    key_body = CA_KEY_PEM.splitlines()[1]
+    assert error.field == "tls_trusted_ca"
+    assert key_body not in str(error)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        FINGERPRINT,
+        FINGERPRINT.upper(),
+        ":".join(FINGERPRINT[i : i + 2] for i in range(0, 64, 2)).upper(),
+        " ".join(FINGERPRINT[i : i + 2] for i in range(0, 64, 2)),
+        f"  {FINGERPRINT[:32]}\n{FINGERPRINT[32:]}  ",
+        # what `openssl x509 -noout -fingerprint -sha256` prints (OpenSSL 3, then 1.1)
+        "sha256 Fingerprint=" + ":".join(FINGERPRINT[i : i + 2] for i in range(0, 64, 2)).upper(),
+        "SHA256 Fingerprint=" + FINGERPRINT.upper(),
+    ],
+)
+def test_tls_fingerprint_accepted(value: str) -> None:
+    profile = validate_new_profile(raw("imap-single", tls_fingerprint=value))
+    assert profile.tls_fingerprint == FINGERPRINT
+    assert validate_new_profile(profile.to_dict()) == profile
+
+
+@pytest.mark.parametrize("value", ["", "  ", None])
+def test_an_empty_tls_fingerprint_is_none(value: object) -> None:
+    assert validate_new_profile(raw("exchange-single", tls_fingerprint=value)).tls_fingerprint is None
+
+
+FINGERPRINT_RULE = (
+    "must be the SHA-256 fingerprint of the server's certificate, 64 hex digits (colons and spaces allowed): "
+    "paste what `openssl s_client -connect host:993 </dev/null | openssl x509 -noout -fingerprint -sha256`"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        (FINGERPRINT[:-1], FINGERPRINT_RULE),
+        (FINGERPRINT + "0", FINGERPRINT_RULE),
+        ("g" + FINGERPRINT[1:], FINGERPRINT_RULE),
+        (FINGERPRINT.replace("01", "0-1"), FINGERPRINT_RULE),
+        ("md5 Fingerprint=" + FINGERPRINT, FINGERPRINT_RULE),
+        (1234, FINGERPRINT_RULE),
+        ("AB:" * 19 + "AB", "is a SHA-1 fingerprint (40 hex digits); give the SHA-256 one (64 hex digits)"),
+        ("sha1 Fingerprint=" + "ab" * 20, "is a SHA-1 fingerprint"),
+    ],
+)
+def test_tls_fingerprint_rejected(value: object, rule: str) -> None:
+    assert_rejects(raw("exchange-single", tls_fingerprint=value), "tls_fingerprint", rule)
+
+
+@pytest.mark.parametrize(
     ("field", "value", "stored"),
     [
         ("mailbox", "user@contoso.com", "user@contoso.com"),
@@ -482,9 +636,7 @@ def test_mailbox_accepted(field: str, value: str, stored: str | None) -> None:
     ],
 )
 def test_mailbox_rejected(field: str, value: object) -> None:
-    assert_rejects(
-        raw("m365-single", **{field: value}), field, "must be an e-mail address like user@example.com"
-    )
+    assert_rejects(raw("m365-single", **{field: value}), field, "must be an e-mail address like user@example.com")
 
 
 @pytest.mark.parametrize(
@@ -543,9 +695,7 @@ def test_synchronize_users_accepted(value: object, stored: bool) -> None:
 
 @pytest.mark.parametrize("value", ["maybe", "yes please", 2, -1, 1.0, [True]])
 def test_synchronize_users_rejected(value: object) -> None:
-    assert_rejects(
-        raw("m365-multiple", synchronize_users=value), "synchronize_users", "must be true or false"
-    )
+    assert_rejects(raw("m365-multiple", synchronize_users=value), "synchronize_users", "must be true or false")
 
 
 @pytest.mark.parametrize("field", ["secret_id", "directory_service_id"])
@@ -674,9 +824,7 @@ def test_parse_span_accepted(text: str, span: tuple[int, SpanUnit]) -> None:
     assert parse_span(text) == span
 
 
-@pytest.mark.parametrize(
-    "text", ["months", "3", "0 days", "36501 days", "3 fortnights", "-1 days", "3 m onths", 3]
-)
+@pytest.mark.parametrize("text", ["months", "3", "0 days", "36501 days", "3 fortnights", "-1 days", "3 m onths", 3])
 def test_parse_span_rejected(text: object) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_span(text, field="older_than")
@@ -708,9 +856,7 @@ def test_edit_renames_and_keeps_the_rest() -> None:
 @pytest.mark.parametrize("new_type", ["exchange", "pop3", "", None])
 def test_edit_cannot_change_the_type(new_type: object) -> None:
     errors = changes_rejected(current("imap-single"), {"type": new_type})
-    assert [str(e) for e in errors] == [
-        "type: cannot be changed after creation; create a new profile instead"
-    ]
+    assert [str(e) for e in errors] == ["type: cannot be changed after creation; create a new profile instead"]
 
 
 @pytest.mark.parametrize("same_type", ["imap", "IMAP", ProfileType.IMAP])
@@ -757,10 +903,27 @@ def test_edit_reports_the_type_change_together_with_other_errors() -> None:
         ({"protocol": "IMAP-TLS", "port": 993}, "port", 993),
         ({"port": ""}, "port", 993),
         ({"delete_policy": {"when": "immediately"}}, "delete_policy", DeletePolicy(DeleteWhen.IMMEDIATELY)),
+        ({"tls_fingerprint": FINGERPRINT.upper()}, "tls_fingerprint", FINGERPRINT),
+        ({"tls_trusted_ca": CA_PEM}, "tls_trusted_ca", CA_PEM),
     ],
 )
 def test_edit_overlays_and_clears_values(changes: dict[str, Any], field: str, value: object) -> None:
     assert getattr(apply_changes(current("imap-single", timeout=30), changes), field) == value
+
+
+@pytest.mark.parametrize("cleared", ["", None])
+def test_edit_clears_and_keeps_the_tls_trust(cleared: object) -> None:
+    profile = current("exchange-own-ca")
+    assert apply_changes(profile, {"name": "Renamed"}).tls_trusted_ca == CA_PEM
+    unpinned = apply_changes(profile, {"tls_fingerprint": cleared})
+    assert (unpinned.tls_fingerprint, unpinned.tls_trusted_ca) == (None, CA_PEM)
+    assert apply_changes(profile, {"tls_trusted_ca": cleared}).tls_trusted_ca is None
+
+
+def test_edit_rejects_a_private_key_and_keeps_nothing_of_it() -> None:
+    errors = changes_rejected(current("imap-single"), {"tls_trusted_ca": CA_KEY_PEM})
+    assert [e.field for e in errors] == ["tls_trusted_ca"]
+    assert PRIVATE_KEY_RULE in errors[0].message
 
 
 def test_edit_keeps_a_custom_port_when_the_protocol_changes() -> None:

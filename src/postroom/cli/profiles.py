@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -37,20 +38,38 @@ def _delete_policy(when: str | None, after: str | None) -> dict[str, object] | N
     if when is None and after is None:
         return None
     if when is None:
-        raise InvalidInput(
-            FieldError("delete_policy.when", "give --delete-policy together with --delete-after")
-        )
+        raise InvalidInput(FieldError("delete_policy.when", "give --delete-policy together with --delete-after"))
     policy: dict[str, object] = {"when": when}
     if after is not None:
         parts = after.split()
         if len(parts) != 2:
             raise InvalidInput(
-                FieldError(
-                    "delete_policy.amount", 'give --delete-after as a number and a unit, e.g. "3 months"'
-                )
+                FieldError("delete_policy.amount", 'give --delete-after as a number and a unit, e.g. "3 months"')
             )
         policy["amount"], policy["unit"] = parts
     return policy
+
+
+def _trusted_ca_text(path: str | None) -> str | None:
+    """The PEM text of ``--tls-trusted-ca-file``; ``""`` stays ``""`` so that an edit clears it."""
+    if path is None or not path.strip():
+        return path
+    try:
+        content = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(
+            FieldError("tls_trusted_ca", f"cannot read {path}: {exc.strerror}; give a PEM file of CA certificates")
+        ) from exc
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            FieldError(
+                "tls_trusted_ca",
+                f"{path} is not PEM text (a binary DER certificate?): convert it with "
+                f"`openssl x509 -inform der -in {path} -out ca.pem` and give ca.pem",
+            )
+        ) from None
 
 
 def _fields(**given: Any) -> dict[str, object]:
@@ -74,11 +93,24 @@ PortOpt = Annotated[str | None, Opt(help="IMAP: 0-65535 (default 993 for IMAP-SS
 ProtocolOpt = Annotated[str | None, Opt(help="IMAP: IMAP-SSL or IMAP-TLS.")]
 SecretOpt = Annotated[str | None, Opt(help="Name or ID of the secret with the credentials.")]
 TimeoutOpt = Annotated[str | None, Opt(help="IMAP/Exchange: seconds 0-2147483; empty for the default.")]
+TrustedCaFileOpt = Annotated[
+    str | None,
+    Opt(
+        metavar="<path>",
+        help="IMAP/Exchange: PEM file of CA certificate(s) to trust for this server besides the system's "
+        '(or its self-signed certificate); "" removes them.',
+    ),
+]
+FingerprintOpt = Annotated[
+    str | None,
+    Opt(
+        help="IMAP/Exchange: SHA-256 fingerprint of the server's certificate, to accept only that "
+        'certificate (openssl x509 -noout -fingerprint -sha256); "" removes it.'
+    ),
+]
 ApplicationIdOpt = Annotated[str | None, Opt(help="Microsoft 365: application (client) ID, a GUID.")]
 DirectoryIdOpt = Annotated[str | None, Opt(help="Microsoft 365: directory (tenant) ID, a GUID.")]
-DeletePolicyOpt = Annotated[
-    str | None, Opt(help="never, immediately, archived-older-than or message-older-than.")
-]
+DeletePolicyOpt = Annotated[str | None, Opt(help="never, immediately, archived-older-than or message-older-than.")]
 DeleteAfterOpt = Annotated[str | None, Opt(help='With the "older-than" policies: e.g. "3 months".')]
 
 
@@ -93,6 +125,8 @@ def _profile_fields(
     protocol: str | None,
     secret: str | None,
     timeout: str | None,
+    tls_trusted_ca_file: str | None,
+    tls_fingerprint: str | None,
     application_id: str | None,
     directory_id: str | None,
     delete_policy: str | None,
@@ -109,6 +143,8 @@ def _profile_fields(
         protocol=protocol,
         secret_id=secret,
         timeout=timeout,
+        tls_trusted_ca=_trusted_ca_text(tls_trusted_ca_file),
+        tls_fingerprint=tls_fingerprint,
         application_id=application_id,
         directory_id=directory_id,
         delete_policy=delete_policy,
@@ -117,17 +153,13 @@ def _profile_fields(
 
 
 def _print_profile(data: dict[str, Any], as_json: bool, verb: str) -> None:
-    print_json(data) if as_json else console.print(
-        f"{verb} profile {data['name']!r} ({data['id']})", highlight=False
-    )
+    print_json(data) if as_json else console.print(f"{verb} profile {data['name']!r} ({data['id']})", highlight=False)
 
 
 @app.command("create")
 def create(
     name: str,
-    type: Annotated[
-        str, Opt("--type", help="imap, exchange, microsoft365, google-workspace or outlook-com.")
-    ],
+    type: Annotated[str, Opt("--type", help="imap, exchange, microsoft365, google-workspace or outlook-com.")],
     tenant: TenantOpt = None,
     mode: ModeOpt = "single",
     mailbox: MailboxOpt = None,
@@ -139,6 +171,8 @@ def create(
     protocol: ProtocolOpt = None,
     secret: SecretOpt = None,
     timeout: TimeoutOpt = None,
+    tls_trusted_ca_file: TrustedCaFileOpt = None,
+    tls_fingerprint: FingerprintOpt = None,
     application_id: ApplicationIdOpt = None,
     directory_id: DirectoryIdOpt = None,
     delete_policy: DeletePolicyOpt = "never",
@@ -157,6 +191,8 @@ def create(
         protocol,
         secret,
         timeout,
+        tls_trusted_ca_file,
+        tls_fingerprint,
         application_id,
         directory_id,
         delete_policy,
@@ -175,9 +211,7 @@ def edit(
     key: str,
     tenant: TenantOpt = None,
     name: Annotated[str | None, Opt(help="A new name.")] = None,
-    type: Annotated[
-        str | None, Opt("--type", help="Cannot change; accepted only if it is the current type.")
-    ] = None,
+    type: Annotated[str | None, Opt("--type", help="Cannot change; accepted only if it is the current type.")] = None,
     mode: ModeOpt = None,
     mailbox: MailboxOpt = None,
     source_mailbox: SourceMailboxOpt = None,
@@ -188,6 +222,8 @@ def edit(
     protocol: ProtocolOpt = None,
     secret: SecretOpt = None,
     timeout: TimeoutOpt = None,
+    tls_trusted_ca_file: TrustedCaFileOpt = None,
+    tls_fingerprint: FingerprintOpt = None,
     application_id: ApplicationIdOpt = None,
     directory_id: DirectoryIdOpt = None,
     delete_policy: DeletePolicyOpt = None,
@@ -206,6 +242,8 @@ def edit(
         protocol,
         secret,
         timeout,
+        tls_trusted_ca_file,
+        tls_fingerprint,
         application_id,
         directory_id,
         delete_policy,
@@ -302,9 +340,7 @@ def schedule_list(
     """List schedules."""
     with transaction() as (runtime, session):
         t = pick_tenant(session, runtime, tenant)
-        rows = [
-            schedules.schedule_to_dict(session, s) for s in schedules.list_schedules(session, t.id, search)
-        ]
+        rows = [schedules.schedule_to_dict(session, s) for s in schedules.list_schedules(session, t.id, search)]
     columns = [
         ("name", "Name"),
         ("enabled", "Enabled"),

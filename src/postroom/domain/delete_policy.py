@@ -6,10 +6,12 @@ and the CLI), collects every broken rule, and raises one :class:`~postroom.error
 
 from __future__ import annotations
 
+import calendar
 import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from postroom.domain._parsing import _enum, _LenientEnum, _Rule, _whole_number
@@ -68,6 +70,22 @@ class DeletePolicy:
             return f"if archived longer than {span}"
         return f"if message older than {span}"
 
+    def cutoff(self, now: datetime) -> datetime | None:
+        """For the "older than" policies, the moment before which a message qualifies; else None.
+
+        Months and years are calendar months and years (31 March minus 1 month is 28/29 February).
+        """
+        if self.when not in _WHEN_SPAN or self.amount is None or self.unit is None:
+            return None
+        if self.unit is SpanUnit.DAYS:
+            return now - timedelta(days=self.amount)
+        if self.unit is SpanUnit.WEEKS:
+            return now - timedelta(weeks=self.amount)
+        months = self.amount * (12 if self.unit is SpanUnit.YEARS else 1)
+        year, month0 = divmod(now.year * 12 + now.month - 1 - months, 12)
+        day = min(now.day, calendar.monthrange(year, month0 + 1)[1])
+        return now.replace(year=year, month=month0 + 1, day=day)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "when": self.when.value,
@@ -76,9 +94,7 @@ class DeletePolicy:
         }
 
 
-def _delete_policy_errors(
-    when: DeleteWhen, amount: int | None, unit: SpanUnit | None, prefix: str
-) -> list[FieldError]:
+def _delete_policy_errors(when: DeleteWhen, amount: int | None, unit: SpanUnit | None, prefix: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if when in _WHEN_SPAN:
         if amount is None:

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from postroom.domain._parsing import _E, _enum, _LenientEnum, _Rule, _whole_number
 from postroom.domain.delete_policy import DELETE_NEVER, DeletePolicy, parse_delete_policy
 from postroom.domain.naming import clean_name
@@ -90,6 +93,8 @@ class ProfileSettings:
     protocol: ImapProtocol | None = None
     secret_id: str | None = None
     timeout: int | None = None
+    tls_trusted_ca: str | None = None  # PEM of certificates trusted besides the system store
+    tls_fingerprint: str | None = None  # SHA-256 of the one server certificate accepted, hex
     application_id: str | None = None
     directory_id: str | None = None
 
@@ -107,13 +112,14 @@ class ProfileSettings:
 _FIELD_ORDER = tuple(f.name for f in dataclasses.fields(ProfileSettings))
 
 _COMMON = frozenset({"name", "type", "mode", "delete_policy", "secret_id"})
+_TLS_TRUST = ("tls_trusted_ca", "tls_fingerprint")
 _BY_MODE = {
     Mode.SINGLE: frozenset({"mailbox"}),
     Mode.MULTIPLE: frozenset({"directory_service_id", "synchronize_users"}),
 }
 _BY_TYPE = {
-    ProfileType.IMAP: frozenset({"server_name", "port", "protocol", "timeout"}),
-    ProfileType.EXCHANGE: frozenset({"server_name", "timeout"}),
+    ProfileType.IMAP: frozenset({"server_name", "port", "protocol", "timeout", *_TLS_TRUST}),
+    ProfileType.EXCHANGE: frozenset({"server_name", "timeout", *_TLS_TRUST}),
     ProfileType.MICROSOFT365: frozenset({"application_id", "directory_id"}),
     ProfileType.GOOGLE_WORKSPACE: frozenset[str](),
     ProfileType.OUTLOOK_COM: frozenset[str](),
@@ -168,10 +174,7 @@ _HOST_RULE = "must be a host name (like mail.example.com), an IPv4 address or an
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _HOST_PORT = re.compile(r"(.*):(\d*)")
 _GUID = re.compile(r"\{?([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\}?")
-_GUID_RULE = (
-    "must be a GUID like 00000000-0000-0000-0000-000000000000 "
-    "(see the app registration in Microsoft Entra ID)"
-)
+_GUID_RULE = "must be a GUID like 00000000-0000-0000-0000-000000000000 (see the app registration in Microsoft Entra ID)"
 
 
 def _text(value: object, rule: str) -> str:
@@ -268,6 +271,69 @@ def _name(value: object) -> str:
     return clean_name(value, "name", 100)
 
 
+# Trust for the server certificate (issue 3): add CAs or pin one certificate; there is no "accept all".
+_SHOW_CERTS = "`openssl s_client -connect host:993 -showcerts </dev/null`"
+_SHOW_FINGERPRINT = (
+    "paste what `openssl s_client -connect host:993 </dev/null | openssl x509 -noout -fingerprint "
+    "-sha256` prints (Exchange: port 443; IMAP-TLS: port 143 with -starttls imap)"
+)
+_TRUSTED_CA_RULE = (
+    "must be PEM text of the CA certificate(s) to trust for this server, each from "
+    "-----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (a self-signed server: its own "
+    f"certificate; {_SHOW_CERTS} prints the chain)"
+)
+MAX_TRUSTED_CA_CHARS = 100_000
+_PEM_LABEL = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+_FINGERPRINT_RULE = (
+    "must be the SHA-256 fingerprint of the server's certificate, 64 hex digits (colons and spaces "
+    f"allowed): {_SHOW_FINGERPRINT}"
+)
+_OPENSSL_FINGERPRINT_PREFIX = re.compile(r"^sha-?(?:1|256) fingerprint\s*=", re.IGNORECASE)
+
+
+def _trusted_ca(value: object) -> str:
+    """The certificates of a PEM text, re-encoded and concatenated; any text between them dropped."""
+    text = _text(value, _TRUSTED_CA_RULE).replace("\r\n", "\n")
+    labels = _PEM_LABEL.findall(text)
+    key = next((label for label in labels if "PRIVATE KEY" in label), None)
+    if key is not None:  # never echo any of it back
+        raise _Rule(
+            f"contains a private key (-----BEGIN {key}-----): never paste private keys; give only "
+            "the CA certificate(s), the -----BEGIN CERTIFICATE----- blocks"
+        )
+    if len(text) > MAX_TRUSTED_CA_CHARS:
+        raise _Rule(
+            f"must be at most {MAX_TRUSTED_CA_CHARS:,} characters: the system's CAs are trusted "
+            "already, so give only the certificates this server needs"
+        )
+    other = sorted({label for label in labels if label not in ("CERTIFICATE", "X509 CERTIFICATE")})
+    if other:
+        raise _Rule(f"contains a {other[0]} block: give only CERTIFICATE blocks (the CA certificates to trust)")
+    if not labels:
+        raise _Rule(_TRUSTED_CA_RULE)
+    try:
+        # "replace": a stray lone surrogate (possible in JSON) can only spoil a block, never crash
+        certificates = x509.load_pem_x509_certificates(text.encode("utf-8", "replace"))
+    except ValueError:
+        raise _Rule(
+            "has a CERTIFICATE block that is not a valid X.509 certificate: copy the whole block "
+            "again, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----"
+        ) from None
+    return "".join(cert.public_bytes(serialization.Encoding.PEM).decode("ascii") for cert in certificates)
+
+
+def _fingerprint(value: object) -> str:
+    text = _OPENSSL_FINGERPRINT_PREFIX.sub("", _text(value, _FINGERPRINT_RULE), count=1)
+    digits = "".join(ch for ch in text if ch != ":" and not ch.isspace())
+    if re.fullmatch(r"[0-9A-Fa-f]{40}", digits):
+        raise _Rule(
+            "is a SHA-1 fingerprint (40 hex digits); give the SHA-256 one (64 hex digits): " + _SHOW_FINGERPRINT
+        )
+    if not re.fullmatch(r"[0-9A-Fa-f]{64}", digits):
+        raise _Rule(_FINGERPRINT_RULE)
+    return digits.lower()
+
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "name": _name,
     "type": functools.partial(_enum, ProfileType, "must be one of: " + ", ".join(ProfileType)),
@@ -294,6 +360,8 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
         f"must be a whole number of seconds between 0 and {MAX_TIMEOUT_SECONDS}, "
         f"or empty for the default ({DEFAULT_TIMEOUT_SECONDS})",
     ),
+    "tls_trusted_ca": _trusted_ca,
+    "tls_fingerprint": _fingerprint,
     "application_id": _guid,
     "directory_id": _guid,
 }
@@ -364,9 +432,7 @@ def validate_new_profile(raw: Mapping[str, object]) -> ProfileSettings:
     type_: ProfileType | None = parsed.get("type")
     mode: Mode | None = parsed.get("mode")
     if type_ is ProfileType.OUTLOOK_COM and mode is Mode.MULTIPLE:
-        errors.append(
-            FieldError("mode", "Microsoft Outlook.com profiles are single-mailbox only; choose single")
-        )
+        errors.append(FieldError("mode", "Microsoft Outlook.com profiles are single-mailbox only; choose single"))
         mode = None
     used, required = frozenset(_PARSERS), frozenset({"name", "type", "mode"})
     if type_ is not None:

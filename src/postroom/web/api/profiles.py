@@ -28,9 +28,7 @@ class ProfileFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
-    type: str | None = Field(
-        default=None, description="imap, exchange, microsoft365, google-workspace, outlook-com"
-    )
+    type: str | None = Field(default=None, description="imap, exchange, microsoft365, google-workspace, outlook-com")
     mode: str | None = Field(default=None, description="single or multiple")
     delete_policy: DeletePolicyIn | None = None
     mailbox: str | None = None
@@ -42,6 +40,16 @@ class ProfileFields(BaseModel):
     protocol: str | None = Field(default=None, description="IMAP-SSL or IMAP-TLS")
     secret_id: str | None = Field(default=None, description="ID or name of a secret")
     timeout: Scalar = Field(default=None, description="Seconds 0-2147483; empty for the default")
+    tls_trusted_ca: str | None = Field(
+        default=None,
+        description="IMAP/Exchange: PEM text of CA certificate(s) to trust for this server besides the "
+        "system store (or its self-signed certificate); never a private key",
+    )
+    tls_fingerprint: str | None = Field(
+        default=None,
+        description="IMAP/Exchange: SHA-256 fingerprint of the server's certificate (64 hex digits, "
+        "colons and spaces allowed), which pins that certificate",
+    )
     application_id: str | None = None
     directory_id: str | None = None
 
@@ -50,9 +58,7 @@ class ProfileFields(BaseModel):
 
 
 @router.get("/tenants/{tenant}/profiles", summary="List or search: name contains q, or ID equals q")
-def list_profiles(
-    tenant: str, actor: ActorDep, runtime: RuntimeDep, q: str | None = None
-) -> list[dict[str, Any]]:
+def list_profiles(tenant: str, actor: ActorDep, runtime: RuntimeDep, q: str | None = None) -> list[dict[str, Any]]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         return [profiles.profile_to_dict(session, p) for p in profiles.search_profiles(session, t.id, q)]
@@ -73,17 +79,13 @@ def get_profile(tenant: str, key: str, actor: ActorDep, runtime: RuntimeDep) -> 
 
 
 @router.patch("/tenants/{tenant}/profiles/{key}", summary="Edit a profile (its type cannot change)")
-def update_profile(
-    tenant: str, key: str, body: ProfileFields, actor: ActorDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+def update_profile(tenant: str, key: str, body: ProfileFields, actor: ActorDep, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         return profiles.profile_to_dict(session, profiles.update_profile(session, t.id, key, body.changes()))
 
 
-@router.delete(
-    "/tenants/{tenant}/profiles/{key}", status_code=204, summary="Delete a profile no schedule uses"
-)
+@router.delete("/tenants/{tenant}/profiles/{key}", status_code=204, summary="Delete a profile no schedule uses")
 def delete_profile(tenant: str, key: str, actor: ActorDep, runtime: RuntimeDep) -> None:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
