@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from postroom.security.keyring import generate_key
 from postroom.services.access import Actor
 from postroom.services.tenants import create_tenant
 from postroom.testing.databases import backend, delete_all_rows, throwaway_database
+from postroom.testing.dovecot import Dovecot
 from postroom.testing.server import live_server
 
 
@@ -84,3 +86,29 @@ def http(server_url: str, runtime: Runtime) -> Iterator[httpx.Client]:
     """An unauthenticated client of the real running server."""
     with httpx.Client(base_url=server_url, timeout=30) as client:
         yield client
+
+
+# --- a real Dovecot (one start per session, ~65 ms) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A server with every extension on and the default "/" separator."""
+    with Dovecot(record_sessions=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def untrusted_dovecot() -> Iterator[Dovecot]:
+    """A server whose certificate is signed by a CA other than its ``ca_cert_path``."""
+    with Dovecot(untrusted_certificate=True) as server:
+        yield server
+
+
+@pytest.fixture
+def account(dovecot: Dovecot) -> tuple[str, str]:
+    """A fresh user (name, password) on the shared server, so tests never see each other's mail."""
+    name = f"user-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(12)
+    dovecot.add_user(name, password)
+    return name, password
