@@ -1,0 +1,1 @@
+"""The archive: content-addressed message blobs, their metadata and search."""
