@@ -83,9 +83,7 @@ def test_empty_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPatch, clea
     assert not (settings.secret_key or settings.admin_password or settings.tenant)
 
 
-def test_a_toml_file_gives_settings_and_the_environment_wins(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_toml_file_gives_settings_and_the_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "postroom.toml"
     config.write_text(
         f'data_dir = "{tmp_path / "from-file"}"\n'
@@ -119,9 +117,7 @@ def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("POSTROOM_LOG_LEVEL", "loud", "log_level: Value error, must be one of debug, info, warning, error"),
     ],
 )
-def test_an_invalid_variable_is_named(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
-) -> None:
+def test_an_invalid_variable_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigurationError) as caught:
         load_settings()

@@ -18,9 +18,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def commands() -> Iterator[tuple[str, click.Command, click.Context]]:
     root = typer.main.get_command(app)
 
-    def walk(
-        cmd: click.Command, path: str, ctx: click.Context
-    ) -> Iterator[tuple[str, click.Command, click.Context]]:
+    def walk(cmd: click.Command, path: str, ctx: click.Context) -> Iterator[tuple[str, click.Command, click.Context]]:
         if hasattr(cmd, "list_commands"):
             for name in cmd.list_commands(ctx):
                 sub = cmd.get_command(ctx, name)
@@ -34,9 +32,7 @@ def commands() -> Iterator[tuple[str, click.Command, click.Context]]:
 
 def test_every_command_and_option_is_in_docs_cli() -> None:
     text = (DOCS / "cli.md").read_text()
-    sections = dict(
-        re.findall(r"^### `(postroom [a-z -]+?)(?: [A-Z_ ]+)?`\n(.*?)(?=^##|\Z)", text, re.M | re.S)
-    )
+    sections = dict(re.findall(r"^### `(postroom [a-z -]+?)(?: [A-Z_ ]+)?`\n(.*?)(?=^##|\Z)", text, re.M | re.S))
     missing = []
     for path, cmd, ctx in commands():
         if path not in sections:

@@ -55,16 +55,12 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `postroom serve` listens on.")
     port: int = Field(default=8025, ge=0, le=65535, description="Port `postroom serve` listens on.")
-    admin_email: str = Field(
-        default="admin@localhost", description="E-mail (login) of the first administrator."
-    )
+    admin_email: str = Field(default="admin@localhost", description="E-mail (login) of the first administrator.")
     admin_password: str | None = Field(
         default=None,
         description="Password of the first administrator; empty means one is generated and printed once.",
     )
-    tenant: str | None = Field(
-        default=None, description="Tenant the CLI works on when --tenant is not given."
-    )
+    tenant: str | None = Field(default=None, description="Tenant the CLI works on when --tenant is not given.")
     log_level: str = Field(default="info", description="Logging level: debug, info, warning, error.")
 
     @field_validator("data_dir", "blob_dir", mode="before")

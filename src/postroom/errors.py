@@ -11,7 +11,9 @@ The tree, with what each means to the person who sees it::
     ├── AccessDenied                 authenticated, but the role does not allow it
     ├── NotAuthenticated             no valid credentials (wrong password, unknown or revoked token)
     ├── ConfigurationError           settings or the data directory are unusable
-    └── SecretError                  a secret cannot be decrypted or parsed (wrong key, corrupt data)
+    ├── SecretError                  a secret cannot be decrypted or parsed (wrong key, corrupt data)
+    └── SourceError                  a mail system failed or refused: which step, and its raw answer
+        └── SourceAuthFailed         the mail system rejected the credentials
 
 The web layer maps this tree to HTTP status codes in one place (``web/errors.py``) and the
 CLI prints ``str(error)`` as one line; vendor exceptions are translated at the edge with
@@ -65,9 +67,7 @@ class NameTaken(Conflict):
     def __init__(self, kind: str, name: str) -> None:
         self.kind = kind
         self.name = name
-        super().__init__(
-            f"a {kind} named {name!r} already exists in this tenant (names are case-insensitive)"
-        )
+        super().__init__(f"a {kind} named {name!r} already exists in this tenant (names are case-insensitive)")
 
 
 class InUse(Conflict):
@@ -88,3 +88,20 @@ class ConfigurationError(PostroomError):
 
 class SecretError(PostroomError):
     """A stored secret cannot be decrypted or its content cannot be parsed."""
+
+
+class SourceError(PostroomError):
+    """A mail system could not be reached, refused, or answered wrongly.
+
+    ``step`` names what was being done (dns, tcp, tls, greeting, login, list, fetch, delete) and
+    ``raw`` keeps the server's own words, which the Test Connection dialog shows as they are.
+    """
+
+    def __init__(self, step: str, message: str, raw: str | None = None) -> None:
+        self.step = step
+        self.raw = raw
+        super().__init__(f"{step}: {message}" + (f" (server said: {raw})" if raw else ""))
+
+
+class SourceAuthFailed(SourceError):
+    """The mail system rejected the credentials: check the profile's secret."""

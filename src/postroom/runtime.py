@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from postroom.archive.blobstore import LocalBlobStore
 from postroom.config import Settings
 from postroom.db import migrate
 from postroom.db.engine import make_engine, session_factory, transaction
@@ -27,6 +28,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     secret_box: SecretBox
+    blobs: LocalBlobStore
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = False) -> Runtime:
@@ -51,7 +53,8 @@ class Runtime:
             raise ConfigurationError(
                 f"cannot use the database at {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
             ) from exc
-        return cls(settings, engine, session_factory(engine), SecretBox(keys))
+        blobs = LocalBlobStore(settings.resolved_blob_dir)
+        return cls(settings, engine, session_factory(engine), SecretBox(keys), blobs)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -43,9 +43,7 @@ def test_requests_without_a_valid_token_get_401(http: httpx.Client, header: str 
 def test_password_login_gives_a_token_that_works_and_can_be_revoked(http: httpx.Client, root: Caller) -> None:
     bad = http.post("/api/v1/auth/token", json={"email": "root@example.com", "password": "wrong"})
     assert bad.status_code == 401
-    answer = http.post(
-        "/api/v1/auth/token", json={"email": "ROOT@example.com", "password": "a-long-password-1"}
-    )
+    answer = http.post("/api/v1/auth/token", json={"email": "ROOT@example.com", "password": "a-long-password-1"})
     assert answer.status_code == 201
     token = answer.json()["token"]
     me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
@@ -140,9 +138,7 @@ def test_tenant_isolation(runtime: Runtime, alice: Caller, bob: Caller) -> None:
     profile_id = alice.post(f"{base}/profiles", json=IMAP).json()["id"]
     with runtime.transaction() as session:
         tenant = tenant_for(session, Actor.local_admin(), "alpha")
-        process = processes.start_process(
-            session, tenant.id, ProcessType.FOLDER_SYNC, configuration_id=profile_id
-        )
+        process = processes.start_process(session, tenant.id, ProcessType.FOLDER_SYNC, configuration_id=profile_id)
         request_id = process.request_id
     for url in (
         base,
@@ -166,9 +162,7 @@ def test_tenant_isolation(runtime: Runtime, alice: Caller, bob: Caller) -> None:
     assert bob.post("/api/v1/tenants/beta/profiles", json={**IMAP, "secret_id": secret_id}).status_code == 422
 
 
-def test_users_role_cannot_manage_configuration(
-    runtime: Runtime, http: httpx.Client, two_tenants: None
-) -> None:
+def test_users_role_cannot_manage_configuration(runtime: Runtime, http: httpx.Client, two_tenants: None) -> None:
     staff = make_caller(runtime, http, "staff@example.com", "alpha", Role.USER)
     assert staff.get("/api/v1/tenants/alpha").status_code == 200
     denied = staff.get("/api/v1/tenants/alpha/profiles")
@@ -181,9 +175,7 @@ def test_process_log(runtime: Runtime, alice: Caller) -> None:
     profile = alice.post(f"{base}/profiles", json=IMAP).json()
     with runtime.transaction() as session:
         tenant = tenant_for(session, Actor.local_admin(), "alpha")
-        run = processes.start_process(
-            session, tenant.id, ProcessType.FOLDER_SYNC, configuration_id=profile["id"]
-        )
+        run = processes.start_process(session, tenant.id, ProcessType.FOLDER_SYNC, configuration_id=profile["id"])
         child = processes.start_process(session, tenant.id, ProcessType.MAILBOX_SYNC, parent=run)
         processes.log(session, child, Severity.ERROR, "NO [AUTHENTICATIONFAILED] Authentication failed.")
         processes.finish_process(session, child)
@@ -195,9 +187,7 @@ def test_process_log(runtime: Runtime, alice: Caller) -> None:
     errors = alice.get(f"{base}/processes", params={"min_severity": "error"}).json()
     assert [p["request_id"] for p in errors] == [run_id]
     assert errors[0]["configuration_name"] == "Main IMAP"
-    assert (
-        alice.get(f"{base}/processes", params={"type": "connection-test"}).json()[0]["status"] == "succeeded"
-    )
+    assert alice.get(f"{base}/processes", params={"type": "connection-test"}).json()[0]["status"] == "succeeded"
     details = alice.get(f"{base}/processes/{run_id}").json()
     assert details["subprocesses"][0]["messages"][0]["text"].startswith("NO [AUTHENTICATIONFAILED]")
     bad = alice.get(f"{base}/processes", params={"min_severity": "loud", "type": "x"})

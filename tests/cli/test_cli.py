@@ -50,9 +50,7 @@ def _mail_login(cli: Cli) -> dict[str, Any]:
 # --- init ----------------------------------------------------------------------------------------
 
 
-def test_init_prints_the_first_password_once_and_creates_the_default_tenant(
-    cli: Cli, runtime: Runtime
-) -> None:
+def test_init_prints_the_first_password_once_and_creates_the_default_tenant(cli: Cli, runtime: Runtime) -> None:
     first = cli("init")
     [password] = PASSWORD_LINE.findall(first.stdout)
     assert first.stdout.count(password) == 1
@@ -142,9 +140,7 @@ def test_secrets_are_stored_from_options_stdin_and_files_and_never_shown(
     )
     pem = tmp_path / "client.pem"
     pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key_pem)
-    from_pem = cli(
-        "secret", "create", "Client PEM", "--kind", "certificate", "--file", str(pem), "--json"
-    ).json()
+    from_pem = cli("secret", "create", "Client PEM", "--kind", "certificate", "--file", str(pem), "--json").json()
     assert from_pem["summary"]["subject"] == "CN=postroom-pem"
     assert from_pem["summary"]["thumbprint"] == cert.fingerprint(hashes.SHA1()).hex().upper()
     assert from_pem["expires_at"] == cert.not_valid_after_utc.isoformat()
@@ -162,9 +158,7 @@ def test_secrets_are_stored_from_options_stdin_and_files_and_never_shown(
     ).json()  # fmt: skip
     assert from_pfx["summary"]["subject"] == "CN=postroom-pfx"
 
-    error = cli.fails(
-        "secret", "create", "Missing", "--kind", "certificate", "--file", str(tmp_path / "nope.pem")
-    )
+    error = cli.fails("secret", "create", "Missing", "--kind", "certificate", "--file", str(tmp_path / "nope.pem"))
     assert error.startswith("error: file: cannot read")
 
     listed = cli("secret", "list", "--json")
@@ -257,9 +251,7 @@ def test_process_list_filters_and_details(cli: Cli, runtime: Runtime, tenant: Te
 
     details = cli("process", "show", sync_id.lower(), "--json").json()
     assert (details["status"], details["max_severity"]) == ("failed", "error")
-    assert [(m["severity"], m["text"]) for m in details["messages"]] == [
-        ("info", "2 mailboxes to synchronize")
-    ]
+    assert [(m["severity"], m["text"]) for m in details["messages"]] == [("info", "2 mailboxes to synchronize")]
     [child] = details["subprocesses"]
     assert (child["request_id"], child["type"], child["status"]) == (mailbox_id, "mailbox-sync", "failed")
     assert [m["text"] for m in child["messages"]] == ["login failed for anna@example.com"]
@@ -287,9 +279,7 @@ def test_a_database_never_migrated_or_unreachable_gives_one_line(tmp_path: Path)
     assert unusable.fails("db", "current").startswith("error: cannot use the database at sqlite:///")
 
     # psycopg explains a refused connection over two lines; the CLI still prints one.
-    nobody = Cli(
-        cli_env(tmp_path / "data", "postgresql+psycopg://nobody@127.0.0.1:1/none"), tmp_path / "data"
-    )
+    nobody = Cli(cli_env(tmp_path / "data", "postgresql+psycopg://nobody@127.0.0.1:1/none"), tmp_path / "data")
     error = nobody.fails("tenant", "list")  # fails() checks that it is one line
     assert error.startswith("error: cannot use the database at postgresql+psycopg://nobody@127.0.0.1:1/none")
 
@@ -329,9 +319,7 @@ def test_serve_answers_health_and_password_login(cli: Cli, tmp_path: Path) -> No
                     assert time.monotonic() < deadline, log_file.read_text()
                     time.sleep(0.1)
 
-                answer = http.post(
-                    "/api/v1/auth/token", json={"email": "admin@localhost", "password": password}
-                )
+                answer = http.post("/api/v1/auth/token", json={"email": "admin@localhost", "password": password})
                 assert answer.status_code == 201, answer.text
                 bearer = {"Authorization": f"Bearer {answer.json()['token']}"}
                 assert http.get("/api/v1/me", headers=bearer).json()["superadmin"] is True

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from postroom.db import migrate
 from postroom.db.engine import make_engine
-from postroom.db.models import Base
+from postroom.db.schema import metadata
 
 
 def test_empty_to_head_and_back(fresh_database_url: str) -> None:
@@ -19,7 +19,7 @@ def test_empty_to_head_and_back(fresh_database_url: str) -> None:
         migrate.upgrade(engine)
         assert migrate.is_up_to_date(engine)
         tables = set(inspect(engine).get_table_names())
-        assert set(Base.metadata.tables) <= tables
+        assert set(metadata.tables) <= tables
         migrate.upgrade(engine)  # a second upgrade changes nothing
         migrate.downgrade(engine, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -34,9 +34,7 @@ def test_migrations_match_models(fresh_database_url: str) -> None:
     try:
         migrate.upgrade(engine)
         with engine.connect() as conn:
-            diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
-            )
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert diff == [], f"models and migrations differ; add a migration: {diff}"
     finally:
         engine.dispose()

@@ -167,9 +167,7 @@ def test_every_kind_has_a_label(kind: SecretKind, label: str) -> None:
 
 @pytest.mark.parametrize("kind", ["ldap", "", "BASIC", "google_service_account"])
 def test_unknown_kind_is_rejected_with_the_allowed_kinds(kind: str) -> None:
-    assert errors_of(kind, {}) == [
-        ("kind", "must be one of: basic, certificate, oauth, google-service-account")
-    ]
+    assert errors_of(kind, {}) == [("kind", "must be one of: basic, certificate, oauth, google-service-account")]
 
 
 def test_kind_may_be_given_as_text_or_enum() -> None:
@@ -459,9 +457,7 @@ CERTIFICATE_REJECTIONS: list[tuple[str, Callable[[], dict[str, object]], list[tu
 @pytest.mark.parametrize(
     ("case", "raw", "expected"), CERTIFICATE_REJECTIONS, ids=[case for case, _, _ in CERTIFICATE_REJECTIONS]
 )
-def test_certificate_rejects(
-    case: str, raw: Callable[[], dict[str, object]], expected: list[tuple[str, str]]
-) -> None:
+def test_certificate_rejects(case: str, raw: Callable[[], dict[str, object]], expected: list[tuple[str, str]]) -> None:
     assert_rejected("certificate", raw(), expected)
 
 
@@ -478,9 +474,7 @@ def test_expired_certificate_is_accepted_with_its_expiry() -> None:
         .not_valid_after(datetime(2001, 1, 1, tzinfo=UTC))
         .sign(key, hashes.SHA256())
     )
-    parsed = parse_secret(
-        "certificate", {"pem": Identity(key, cert).cert_pem() + Identity(key, cert).key_pem()}
-    )
+    parsed = parse_secret("certificate", {"pem": Identity(key, cert).cert_pem() + Identity(key, cert).key_pem()})
     assert parsed.expires_at == datetime(2001, 1, 1, tzinfo=UTC)
 
 
@@ -537,9 +531,7 @@ EPOCH_2030 = 1_900_000_000
         ),
     ],
 )
-def test_oauth_accepts(
-    raw: dict[str, object], payload_changes: dict[str, str], expires_at: datetime | None
-) -> None:
+def test_oauth_accepts(raw: dict[str, object], payload_changes: dict[str, str], expires_at: datetime | None) -> None:
     payload: dict[str, str | None] = {
         "access_token": None,
         "refresh_token": None,
@@ -656,9 +648,7 @@ def test_service_account_rejects_bad_json(value: object, expected: list[tuple[st
         ({"private_key": "not a key"}, [("json", '"private_key" is not a readable PEM private key')]),
     ],
 )
-def test_service_account_rejects_bad_fields(
-    changes: dict[str, object], expected: list[tuple[str, str]]
-) -> None:
+def test_service_account_rejects_bad_fields(changes: dict[str, object], expected: list[tuple[str, str]]) -> None:
     assert_rejected("google-service-account", {"json": service_account_info(**changes)}, expected)
 
 

@@ -85,9 +85,7 @@ def test_key_file_without_a_valid_key_is_refused(tmp_path: Path, content: bytes)
     assert path.read_bytes() == content  # never replaced: secrets may depend on the lost key
 
 
-def test_losing_the_creation_race_returns_the_winners_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_losing_the_creation_race_returns_the_winners_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process creates the file between our "is it there?" and our link()."""
     path = tmp_path / "secret.key"
     winner = generate_key().encode()
@@ -158,8 +156,7 @@ def test_setting_that_is_not_keys_is_refused(value: str, problem: str) -> None:
     message = str(caught.value)
     assert message.startswith(f"POSTROOM_SECRET_KEY: {problem}")
     assert message.endswith(
-        "must be one or more Fernet keys separated by commas; "
-        "generate one with `postroom secret generate-key`"
+        "must be one or more Fernet keys separated by commas; generate one with `postroom secret generate-key`"
     )
     for part in value.split(","):
         if part.strip():

@@ -95,9 +95,7 @@ def test_parse_rejects(plaintext: str) -> None:
 
 @given(
     token_id=st.text("0123456789abcdef", min_size=12, max_size=12),
-    secret=st.text(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", min_size=43, max_size=43
-    ),
+    secret=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", min_size=43, max_size=43),
 )
 def test_parse_splits_any_well_formed_token(token_id: str, secret: str) -> None:
     assert parse_token(f"pr_{token_id}_{secret}") == (token_id, secret)
@@ -116,7 +114,5 @@ def test_secret_matches_its_own_hash() -> None:
 
 
 def test_new_token_is_a_value() -> None:
-    token = NewToken(
-        token_id=GOOD_ID, secret_hash=hash_secret(GOOD_SECRET), plaintext=f"pr_{GOOD_ID}_{GOOD_SECRET}"
-    )
+    token = NewToken(token_id=GOOD_ID, secret_hash=hash_secret(GOOD_SECRET), plaintext=f"pr_{GOOD_ID}_{GOOD_SECRET}")
     assert parse_token(token.plaintext) == (GOOD_ID, GOOD_SECRET)

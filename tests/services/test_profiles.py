@@ -42,9 +42,7 @@ def field_names(exc: pytest.ExceptionInfo[InvalidInput]) -> set[str]:
     return {e.field for e in exc.value.errors}
 
 
-def test_create_resolves_secret_by_name_and_defaults_port(
-    session: Session, tenant: Tenant, basic_secret: str
-) -> None:
+def test_create_resolves_secret_by_name_and_defaults_port(session: Session, tenant: Tenant, basic_secret: str) -> None:
     profile = profiles.create_profile(session, tenant.id, imap())
     data = profiles.profile_to_dict(session, profile)
     assert data["secret_id"] == basic_secret
@@ -53,9 +51,7 @@ def test_create_resolves_secret_by_name_and_defaults_port(
     assert data["deletable"] is True
 
 
-def test_names_are_unique_case_insensitively_and_renamable(
-    session: Session, tenant: Tenant, basic_secret: str
-) -> None:
+def test_names_are_unique_case_insensitively_and_renamable(session: Session, tenant: Tenant, basic_secret: str) -> None:
     first = profiles.create_profile(session, tenant.id, imap("Main IMAP"))
     with pytest.raises(NameTaken, match="case-insensitive"):
         profiles.create_profile(session, tenant.id, imap("MAIN imap"))
@@ -64,16 +60,12 @@ def test_names_are_unique_case_insensitively_and_renamable(
     profiles.create_profile(session, tenant.id, imap("Main IMAP"))  # the old name is free again
 
 
-def test_unknown_secret_and_wrong_kind_name_the_field(
-    runtime: Runtime, session: Session, tenant: Tenant
-) -> None:
+def test_unknown_secret_and_wrong_kind_name_the_field(runtime: Runtime, session: Session, tenant: Tenant) -> None:
     with pytest.raises(InvalidInput) as missing:
         profiles.create_profile(session, tenant.id, imap(secret_id="nope"))
     assert field_names(missing) == {"secret_id"}
     assert "no secret named" in str(missing.value)
-    oauth = secrets.create_secret(
-        session, runtime.secret_box, tenant.id, "Token", "oauth", {"access_token": "t0k"}
-    )
+    oauth = secrets.create_secret(session, runtime.secret_box, tenant.id, "Token", "oauth", {"access_token": "t0k"})
     m365 = {
         "name": "M365",
         "type": "microsoft365",
@@ -155,9 +147,7 @@ def test_database_search_agrees_with_the_rule(runtime: Runtime, stored: list[str
     """Name search in SQL (LIKE on a case-folded key) gives exactly what the pure rule says."""
     with runtime.transaction() as s:
         t = create_tenant(s, Actor.local_admin(), f"h{abs(hash((tuple(stored), query))) % 10**12}")
-        secret = secrets.create_secret(
-            s, runtime.secret_box, t.id, "s", "basic", {"username": "u", "password": "p"}
-        )
+        secret = secrets.create_secret(s, runtime.secret_box, t.id, "s", "basic", {"username": "u", "password": "p"})
         try:
             created = {profiles.create_profile(s, t.id, imap(n, secret_id=secret.id)).name for n in stored}
         except NameTaken:  # two names that differ only after NFC normalisation

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import make_url, text
 
-from postroom.db.models import Base, Tenant
+from postroom.db.models import Tenant
+from postroom.db.schema import metadata
 from postroom.runtime import Runtime
 from postroom.services import secrets
 from postroom.testing.databases import backend
@@ -54,7 +55,7 @@ def _stored_bytes(runtime: Runtime) -> bytes:
         return data
     dump = []
     with runtime.engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             rows = conn.execute(text(f'SELECT CAST(row_to_json(t) AS text) FROM "{table.name}" t'))
             dump += [row[0] for row in rows]
     return "\n".join(dump).encode()

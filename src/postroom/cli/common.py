@@ -56,9 +56,7 @@ def pick_tenant(session: Session, runtime: Runtime, key: str | None) -> Tenant:
     if not tenants:
         raise ConfigurationError("there is no tenant yet: create one with `postroom tenant create NAME`")
     names = ", ".join(t.name for t in tenants)
-    raise ConfigurationError(
-        f"there are several tenants ({names}): choose one with --tenant or POSTROOM_TENANT"
-    )
+    raise ConfigurationError(f"there are several tenants ({names}): choose one with --tenant or POSTROOM_TENANT")
 
 
 def print_json(data: Any) -> None:

@@ -30,9 +30,7 @@ def _time(value: str | None, field: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(
-            FieldError(field, "must be an ISO 8601 time with zone, e.g. 2026-11-22T10:00:00Z")
-        ) from None
+        raise InvalidInput(FieldError(field, "must be an ISO 8601 time with zone, e.g. 2026-11-22T10:00:00Z")) from None
     if parsed.tzinfo is None:
         raise InvalidInput(FieldError(field, "needs a time zone, e.g. 2026-11-22T10:00:00Z"))
     return parsed
@@ -52,14 +50,10 @@ def _status(value: str | None) -> ProcessStatus | None:
 @app.command("list")
 def list_(
     tenant: TenantOpt = None,
-    type: Annotated[
-        str | None, typer.Option("--type", help="folder-sync, directory-sync, connection-test, …")
-    ] = None,
+    type: Annotated[str | None, typer.Option("--type", help="folder-sync, directory-sync, connection-test, …")] = None,
     request_id: Annotated[str | None, typer.Option(help="Exactly this request ID.")] = None,
     min_severity: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
-    status: Annotated[
-        str | None, typer.Option(help="queued, running, succeeded, failed, cancelled, skipped.")
-    ] = None,
+    status: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed, cancelled, skipped.")] = None,
     since: Annotated[str | None, typer.Option(help="ISO 8601 time with zone.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO 8601 time with zone.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include sub-processes.")] = False,
@@ -90,9 +84,7 @@ def _print_details(data: dict[str, Any], depth: int = 0) -> None:
         f"(max severity {data['max_severity']}) {data['configuration_name'] or ''}",
         highlight=False,
     )
-    console.print(
-        f"{pad}  started {data['started_at'] or '-'}  finished {data['finished_at'] or '-'}", highlight=False
-    )
+    console.print(f"{pad}  started {data['started_at'] or '-'}  finished {data['finished_at'] or '-'}", highlight=False)
     for message in data["messages"]:
         console.print(
             f"{pad}  {message['time']} {message['severity']:<7} {message['text']}",

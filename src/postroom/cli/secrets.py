@@ -25,9 +25,7 @@ from postroom.errors import FieldError, InvalidInput
 from postroom.security.keyring import generate_key
 from postroom.services import secrets
 
-app = typer.Typer(
-    help="Secrets: credentials that profiles refer to (encrypted at rest).", no_args_is_help=True
-)
+app = typer.Typer(help="Secrets: credentials that profiles refer to (encrypted at rest).", no_args_is_help=True)
 
 KindOpt = Annotated[str, typer.Option("--kind", help="basic, certificate, oauth or google-service-account.")]
 UsernameOpt = Annotated[str | None, typer.Option(help="basic: the user name.")]
@@ -77,9 +75,7 @@ def _json_file(path: Path) -> Any:
         raise InvalidInput(FieldError("file", f"{path} is not valid JSON: {exc}")) from exc
 
 
-def gather_values(
-    kind: str, username: str | None, file: Path | None, password_stdin: bool
-) -> dict[str, object]:
+def gather_values(kind: str, username: str | None, file: Path | None, password_stdin: bool) -> dict[str, object]:
     """Turn command-line options into the values of a secret of ``kind``."""
     try:
         the_kind = SecretKind(kind.strip().lower())
@@ -123,12 +119,8 @@ def create(
     values = gather_values(kind, username, file, password_stdin)
     with transaction() as (runtime, session):
         t = pick_tenant(session, runtime, tenant)
-        data = secrets.secret_to_dict(
-            secrets.create_secret(session, runtime.secret_box, t.id, name, kind, values)
-        )
-    print_json(data) if as_json else console.print(
-        f"Stored secret {data['name']!r} ({data['id']})", highlight=False
-    )
+        data = secrets.secret_to_dict(secrets.create_secret(session, runtime.secret_box, t.id, name, kind, values))
+    print_json(data) if as_json else console.print(f"Stored secret {data['name']!r} ({data['id']})", highlight=False)
 
 
 @app.command("list")
@@ -148,9 +140,7 @@ def list_(
 def show(key: str, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Show a secret's summary, by name or ID."""
     with transaction() as (runtime, session):
-        data = secrets.secret_to_dict(
-            secrets.get_secret(session, pick_tenant(session, runtime, tenant).id, key)
-        )
+        data = secrets.secret_to_dict(secrets.get_secret(session, pick_tenant(session, runtime, tenant).id, key))
     print_json(data) if as_json else print_record(data)
 
 

@@ -51,9 +51,7 @@ def init(
 
 
 def serve(
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on (default POSTROOM_HOST, 127.0.0.1).")
-    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default POSTROOM_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default POSTROOM_PORT, 8025).")] = None,
 ) -> None:
     """Upgrade the database if needed and serve the REST API (and, later, the portal)."""

@@ -36,9 +36,7 @@ def tenant_create(
     """Create a tenant."""
     with transaction() as (_runtime, session):
         data = tenants.tenant_to_dict(tenants.create_tenant(session, ADMIN, name, display_name))
-    print_json(data) if as_json else console.print(
-        f"Created tenant {data['name']} ({data['id']})", highlight=False
-    )
+    print_json(data) if as_json else console.print(f"Created tenant {data['name']} ({data['id']})", highlight=False)
 
 
 @tenant_app.command("list")
@@ -63,9 +61,7 @@ def user_create(
     display_name: Annotated[str, typer.Option(help="Name shown to people.")] = "",
     password_stdin: Annotated[
         bool,
-        typer.Option(
-            "--password-stdin", help="Read the password from standard input (else one is generated)."
-        ),
+        typer.Option("--password-stdin", help="Read the password from standard input (else one is generated)."),
     ] = False,
     superadmin: Annotated[bool, typer.Option(help="Administrator of every tenant.")] = False,
     as_json: JsonOpt = False,
@@ -91,8 +87,7 @@ def user_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """List the users of a tenant."""
     with transaction() as (runtime, session):
         rows = [
-            users.user_to_dict(session, u)
-            for u in users.list_users(session, pick_tenant(session, runtime, tenant))
+            users.user_to_dict(session, u) for u in users.list_users(session, pick_tenant(session, runtime, tenant))
         ]
     columns = [
         ("email", "E-mail"),
@@ -107,9 +102,7 @@ def user_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
 def token_create(
     user: Annotated[str, typer.Option(help="E-mail of the user the token acts as.")],
     name: Annotated[str, typer.Option(help="What the token is for, e.g. 'backup script'.")],
-    expires_in_days: Annotated[
-        int | None, typer.Option(help="Days until it stops working (default: never).")
-    ] = None,
+    expires_in_days: Annotated[int | None, typer.Option(help="Days until it stops working (default: never).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API token. Its value is shown once; only a hash is stored."""
@@ -126,9 +119,7 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(
-    user: Annotated[str, typer.Option(help="E-mail of the user.")], as_json: JsonOpt = False
-) -> None:
+def token_list(user: Annotated[str, typer.Option(help="E-mail of the user.")], as_json: JsonOpt = False) -> None:
     """List a user's API tokens (never their values)."""
     with transaction() as (_runtime, session):
         rows = [users.token_to_dict(t) for t in users.list_tokens(session, users.get_user(session, user))]

@@ -96,9 +96,7 @@ def parse_recurrence(raw: Mapping[str, object]) -> Recurrence:
         minutes = -1
     if isinstance(every, bool) or not FRAME_MINUTES <= minutes <= 7 * 24 * 60 or minutes % FRAME_MINUTES:
         errors.append(
-            FieldError(
-                "recurrence.every_minutes", "must be a multiple of 15 minutes between 15 and 10080 (a week)"
-            )
+            FieldError("recurrence.every_minutes", "must be a multiple of 15 minutes between 15 and 10080 (a week)")
         )
     return _done(errors, Recurrence(kind, every_minutes=minutes))
 
@@ -138,9 +136,7 @@ def validate_schedule(raw: Mapping[str, object]) -> ScheduleSettings:
     recurrence_raw = raw.get("recurrence")
     recurrence = None
     if not isinstance(recurrence_raw, Mapping):
-        errors.append(
-            FieldError("recurrence", "is required: kind once, daily or interval, with at or every_minutes")
-        )
+        errors.append(FieldError("recurrence", "is required: kind once, daily or interval, with at or every_minutes"))
     else:
         try:
             recurrence = parse_recurrence(recurrence_raw)
@@ -160,6 +156,4 @@ def validate_schedule(raw: Mapping[str, object]) -> ScheduleSettings:
     if errors:
         raise InvalidInput(errors)
     assert name and stype and recurrence and timezone
-    return ScheduleSettings(
-        name, stype, bool(enabled), recurrence, timezone, str(profile_id) if profile_id else None
-    )
+    return ScheduleSettings(name, stype, bool(enabled), recurrence, timezone, str(profile_id) if profile_id else None)

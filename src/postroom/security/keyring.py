@@ -25,9 +25,7 @@ _WRONG_KEY = (
     "cannot decrypt a stored secret: the encryption key is not the one it was stored with "
     "(check POSTROOM_SECRET_KEY or the data directory's secret.key)"
 )
-_SETTING_RULE = (
-    "must be one or more Fernet keys separated by commas; generate one with `postroom secret generate-key`"
-)
+_SETTING_RULE = "must be one or more Fernet keys separated by commas; generate one with `postroom secret generate-key`"
 
 
 def generate_key() -> str:

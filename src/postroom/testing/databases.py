@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 
-from postroom.db.models import Base
+from postroom.db.schema import metadata
 
 BACKEND_ENV = "POSTROOM_TEST_DATABASE"
 POSTGRES_ENV = "POSTROOM_TEST_POSTGRES_URL"
@@ -51,5 +51,5 @@ def throwaway_database(folder: Path) -> Iterator[str]:
 def delete_all_rows(engine: Engine) -> None:
     """Empty every table (children first), keeping the schema and its Alembic revision."""
     with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
+        for table in reversed(metadata.sorted_tables):
             conn.execute(delete(table))

@@ -12,9 +12,7 @@ from postroom.runtime import Runtime
 from postroom.services.access import Actor
 from postroom.services.users import authenticate_token
 
-_bearer = HTTPBearer(
-    auto_error=False, description="An API token: `postroom token create` or POST /api/v1/auth/token"
-)
+_bearer = HTTPBearer(auto_error=False, description="An API token: `postroom token create` or POST /api/v1/auth/token")
 
 
 def get_runtime(request: Request) -> Runtime:

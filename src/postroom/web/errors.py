@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
+from postroom.archive.blobstore import BlobStoreError
 from postroom.errors import (
     AccessDenied,
     ConfigurationError,
@@ -17,7 +21,10 @@ from postroom.errors import (
     NotFound,
     PostroomError,
     SecretError,
+    SourceError,
 )
+
+logger = logging.getLogger("postroom.web")
 
 STATUS: list[tuple[type[PostroomError], int]] = [
     (InvalidInput, 422),
@@ -27,6 +34,8 @@ STATUS: list[tuple[type[PostroomError], int]] = [
     (NotAuthenticated, 401),
     (SecretError, 500),
     (ConfigurationError, 500),
+    (BlobStoreError, 500),
+    (SourceError, 502),
 ]
 
 
@@ -62,6 +71,28 @@ async def _request_validation_error(_request: Request, exc: Exception) -> JSONRe
     return JSONResponse({"error": "InvalidInput", "message": message, "detail": detail}, status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """What the framework itself refuses (no such path, wrong method, unreadable body), in the same
+    shape as every other error: ``{"error": "MethodNotAllowed", "message": ...}``."""
+    assert isinstance(exc, HTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
+    body = {
+        "error": phrase.title().replace(" ", "").replace("-", ""),
+        "message": f"{request.method} {request.url.path}: {detail}",
+    }
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback, answered as JSON without internals."""
+    logger.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    message = f"{request.method} {request.url.path}: internal error ({type(exc).__name__}); see the server log"
+    return JSONResponse({"error": "InternalError", "message": message}, status_code=500)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected_error)
     app.add_exception_handler(PostroomError, _postroom_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -17,9 +17,7 @@ router = APIRouter(tags=["schedules"])
 class RecurrenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(description="once, daily or interval")
-    at: str | None = Field(
-        default=None, description="daily: HH:MM; once: YYYY-MM-DDTHH:MM (15-minute frames)"
-    )
+    at: str | None = Field(default=None, description="daily: HH:MM; once: YYYY-MM-DDTHH:MM (15-minute frames)")
     every_minutes: int | str | None = Field(default=None, description="interval: a multiple of 15")
 
 
@@ -39,9 +37,7 @@ class SchedulePatch(BaseModel):
 
 
 @router.get("/tenants/{tenant}/schedules", summary="List or search schedules")
-def list_schedules(
-    tenant: str, actor: ActorDep, runtime: RuntimeDep, q: str | None = None
-) -> list[dict[str, Any]]:
+def list_schedules(tenant: str, actor: ActorDep, runtime: RuntimeDep, q: str | None = None) -> list[dict[str, Any]]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         return [schedules.schedule_to_dict(session, s) for s in schedules.list_schedules(session, t.id, q)]
@@ -51,15 +47,11 @@ def list_schedules(
 def create_schedule(tenant: str, body: ScheduleIn, actor: ActorDep, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
-        return schedules.schedule_to_dict(
-            session, schedules.create_schedule(session, t.id, body.model_dump())
-        )
+        return schedules.schedule_to_dict(session, schedules.create_schedule(session, t.id, body.model_dump()))
 
 
 @router.patch("/tenants/{tenant}/schedules/{key}", summary="Enable or pause a schedule")
-def update_schedule(
-    tenant: str, key: str, body: SchedulePatch, actor: ActorDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+def update_schedule(tenant: str, key: str, body: SchedulePatch, actor: ActorDep, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         return schedules.schedule_to_dict(session, schedules.set_enabled(session, t.id, key, body.enabled))

@@ -32,9 +32,7 @@ class SecretPatch(BaseModel):
 
 
 @router.get("/tenants/{tenant}/secrets", summary="Secrets (names, kinds and summaries only)")
-def list_secrets(
-    tenant: str, actor: ActorDep, runtime: RuntimeDep, q: str | None = None
-) -> list[dict[str, object]]:
+def list_secrets(tenant: str, actor: ActorDep, runtime: RuntimeDep, q: str | None = None) -> list[dict[str, object]]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         return [secrets.secret_to_dict(s) for s in secrets.list_secrets(session, t.id, q)]
@@ -56,14 +54,10 @@ def get_secret(tenant: str, key: str, actor: ActorDep, runtime: RuntimeDep) -> d
 
 
 @router.patch("/tenants/{tenant}/secrets/{key}", summary="Rename a secret or replace its values")
-def update_secret(
-    tenant: str, key: str, body: SecretPatch, actor: ActorDep, runtime: RuntimeDep
-) -> dict[str, object]:
+def update_secret(tenant: str, key: str, body: SecretPatch, actor: ActorDep, runtime: RuntimeDep) -> dict[str, object]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
-        secret = secrets.update_secret(
-            session, runtime.secret_box, t.id, key, name=body.name, values=body.values
-        )
+        secret = secrets.update_secret(session, runtime.secret_box, t.id, key, name=body.name, values=body.values)
         return secrets.secret_to_dict(secret)
 
 

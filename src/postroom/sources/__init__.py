@@ -1,0 +1,1 @@
+"""Mail systems Postroom reads from, one module each, all behind the ``MailSource`` protocol."""

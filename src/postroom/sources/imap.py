@@ -1,0 +1,368 @@
+"""IMAP, through imapclient: the first ``MailSource``.
+
+Change tracking per folder, cheapest first:
+
+* ``STATUS`` (one round trip) tells whether anything changed at all: same UIDVALIDITY, UIDNEXT,
+  MESSAGES and HIGHESTMODSEQ means nothing to do.
+* New mail is ``UID SEARCH UID last+1:*``, described by one ``UID FETCH`` of size, internal date,
+  flags and the Message-ID header (enough to recognise a moved message without downloading it).
+* Changed flags come from ``CHANGEDSINCE`` (CONDSTORE) when the server has it.
+* Expunged mail is found by diffing the folder's UID set, and only when MESSAGES says that some
+  message went away.
+* A different UIDVALIDITY voids the cursor: the whole folder is listed again and the engine
+  re-links what it already has.
+
+Message bytes are fetched with ``BODY.PEEK[]`` (never marks mail read) on explicit UID sets:
+imapclient 4.x raises on ``1:*`` fetches once the server has answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from postroom import __version__
+from postroom.domain.message import normalise_message_id
+from postroom.errors import SourceAuthFailed, SourceError
+from postroom.sources.base import Cursor, FolderChanges, RemoteMessage, SourceFolder
+
+SPECIAL_USE = (b"\\Sent", b"\\Trash", b"\\Junk", b"\\Drafts", b"\\Archive", b"\\All", b"\\Flagged")
+MESSAGE_ID_FIELD = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+DESCRIBE = ["RFC822.SIZE", "INTERNALDATE", "FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
+_MESSAGE_ID = re.compile(rb"^message-id:\s*(.*?)\s*$", re.I | re.M | re.S)
+
+
+@dataclass(frozen=True)
+class ImapConnection:
+    """Everything needed to open one IMAP mailbox."""
+
+    host: str
+    port: int
+    starttls: bool  # IMAP-TLS: plain connection upgraded by STARTTLS; IMAP-SSL: implicit TLS
+    username: str
+    password: str | None = None
+    oauth_token: str | None = None  # XOAUTH2 instead of a password
+    timeout: float | None = 60.0
+    trusted_ca_pem: str | None = None
+    fingerprint: str | None = None  # SHA-256 of the server certificate, lower-case hex
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self.fingerprint:
+            # Pinning: the chain is not judged, the exact certificate is (checked after the handshake).
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        context = ssl.create_default_context()
+        if self.trusted_ca_pem:
+            context.load_verify_locations(cadata=self.trusted_ca_pem)
+        return context
+
+
+def _utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _message_id(header: Any) -> str | None:
+    if not isinstance(header, bytes):
+        return None
+    match = _MESSAGE_ID.search(header.replace(b"\r\n", b"\n").replace(b"\n ", b" ").replace(b"\n\t", b" "))
+    if not match:
+        return None
+    raw = match.group(1)
+    try:  # the same decoding extract_metadata uses, so both sides recognise the same message
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", "replace")
+    return normalise_message_id(text)
+
+
+def _flags(value: Any) -> frozenset[str]:
+    return frozenset(_text(flag) for flag in value or ()) - {"\\Recent"}
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+class ImapSource:
+    """One IMAP mailbox. Open with :meth:`connect`; every vendor error leaves as a SourceError."""
+
+    def __init__(self, connection: ImapConnection, *, fetch_batch_bytes: int = 8 << 20) -> None:
+        self.connection = connection
+        self.fetch_batch_bytes = fetch_batch_bytes
+        self._client: imapclient.IMAPClient | None = None
+        self._selected: tuple[str, bool] | None = None
+        self._status: dict[str, dict[bytes, int]] = {}
+        self.capabilities: frozenset[str] = frozenset()
+
+    # --- connection ------------------------------------------------------------------------------
+
+    def connect(self) -> ImapSource:
+        c = self.connection
+        try:
+            client = imapclient.IMAPClient(
+                c.host, port=c.port, ssl=not c.starttls, ssl_context=c.ssl_context(), timeout=c.timeout
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise SourceError("tls", f"the certificate of {c.host} is not trusted: {exc.verify_message}") from exc
+        except ssl.SSLError as exc:
+            raise SourceError("tls", f"TLS with {c.host}:{c.port} failed", str(exc)) from exc
+        except socket.gaierror as exc:
+            raise SourceError("dns", f"cannot resolve {c.host!r}", str(exc)) from exc
+        except TimeoutError as exc:
+            raise SourceError("tcp", f"no answer from {c.host}:{c.port} within {c.timeout} s") from exc
+        except OSError as exc:
+            raise SourceError("tcp", f"cannot connect to {c.host}:{c.port}", str(exc)) from exc
+        except IMAPClientError as exc:
+            raise SourceError("greeting", f"{c.host}:{c.port} did not greet as an IMAP server", str(exc)) from exc
+        self._client = client
+        client.normalise_times = False
+        try:
+            if c.starttls:
+                try:
+                    client.starttls(c.ssl_context())
+                except ssl.SSLCertVerificationError as exc:
+                    raise SourceError(
+                        "tls", f"the certificate of {c.host} is not trusted: {exc.verify_message}"
+                    ) from exc
+                except (ssl.SSLError, IMAPClientError) as exc:
+                    raise SourceError("tls", f"STARTTLS with {c.host}:{c.port} failed", str(exc)) from exc
+            self._check_fingerprint()
+            self._login()
+            self.capabilities = frozenset(_text(cap).upper() for cap in client.capabilities())
+            if "ID" in self.capabilities:
+                client.id_({"name": "Postroom", "version": __version__})
+            if "CONDSTORE" in self.capabilities and "ENABLE" in self.capabilities:
+                client.enable("CONDSTORE")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _check_fingerprint(self) -> None:
+        if not self.connection.fingerprint:
+            return
+        sock = self.client._imap.sock
+        der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+        seen = hashlib.sha256(der).hexdigest() if der else None
+        if seen != self.connection.fingerprint:
+            raise SourceError(
+                "tls",
+                f"the certificate of {self.connection.host} has SHA-256 fingerprint {seen}, "
+                f"not the pinned {self.connection.fingerprint}",
+            )
+
+    def _login(self) -> None:
+        c, client = self.connection, self.client
+        try:
+            if c.oauth_token:
+                client.oauth2_login(c.username, c.oauth_token)
+            else:
+                client.login(c.username, c.password or "")
+        except LoginError as exc:
+            raise SourceAuthFailed("login", f"{c.host} rejected the login of {c.username!r}", str(exc)) from exc
+        except IMAPClientError as exc:
+            raise SourceError("login", f"login to {c.host} failed", str(exc)) from exc
+
+    @property
+    def client(self) -> imapclient.IMAPClient:
+        if self._client is None:
+            raise SourceError("connection", "not connected")
+        return self._client
+
+    def close(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (IMAPClientError, OSError):
+            with contextlib.suppress(IMAPClientError, OSError):
+                client.shutdown()
+
+    def __enter__(self) -> ImapSource:
+        return self.connect() if self._client is None else self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _call(self, step: str, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TimeoutError as exc:
+            raise SourceError(step, f"{what}: no answer within {self.connection.timeout} s") from exc
+        except (IMAPClientError, OSError) as exc:
+            raise SourceError(step, what, str(exc)) from exc
+
+    # --- folders ---------------------------------------------------------------------------------
+
+    def list_folders(self) -> list[SourceFolder]:
+        listing = self._call("list", "listing folders", self.client.list_folders)
+        folders = []
+        self._status.clear()
+        for flags, delimiter, name in listing:
+            name = _text(name)
+            sep = _text(delimiter) if delimiter else None
+            path = tuple(name.split(sep)) if sep else (name,)
+            selectable = not any(f.lower() in (b"\\noselect", b"\\nonexistent") for f in flags)
+            special = next((_text(f) for f in flags if f in SPECIAL_USE), None)
+            identity = None
+            if selectable:
+                status = self._folder_status(name)
+                identity = f"uidvalidity:{status[b'UIDVALIDITY']}"
+            folders.append(SourceFolder(name, path, special, selectable, identity))
+        return folders
+
+    def _folder_status(self, name: str) -> dict[bytes, int]:
+        what = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"]
+        if "CONDSTORE" in self.capabilities:
+            what.append(b"HIGHESTMODSEQ")
+        status = self._call("list", f"status of folder {name!r}", self.client.folder_status, name, what)
+        self._status[name] = {k: int(v) for k, v in status.items()}
+        return self._status[name]
+
+    def _select(self, name: str, *, writable: bool = False) -> None:
+        if self._selected == (name, writable):
+            return
+        self._call("select", f"opening folder {name!r}", self.client.select_folder, name, readonly=not writable)
+        self._selected = (name, writable)
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    def changes(self, folder: SourceFolder, cursor: Cursor | None) -> FolderChanges:
+        status = self._status.get(folder.key) or self._folder_status(folder.key)
+        uidvalidity, uidnext, messages = status[b"UIDVALIDITY"], status[b"UIDNEXT"], status[b"MESSAGES"]
+        modseq = status.get(b"HIGHESTMODSEQ")
+        fresh: Cursor = {
+            "uidvalidity": uidvalidity,
+            "uidnext": uidnext,
+            "messages": messages,
+            "modseq": modseq,
+        }
+        if cursor and cursor.get("uidvalidity") == uidvalidity:
+            unchanged = cursor.get("uidnext") == uidnext and cursor.get("messages") == messages
+            if unchanged and (modseq is None or cursor.get("modseq") == modseq):
+                return FolderChanges(cursor={**cursor, **fresh})
+            return self._incremental(folder, cursor, fresh)
+        return self._full(folder, fresh, reset=cursor is not None and bool(cursor))
+
+    def _full(self, folder: SourceFolder, fresh: Cursor, *, reset: bool) -> FolderChanges:
+        self._select(folder.key)
+        uids = sorted(self._call("list", f"listing {folder.key!r}", self.client.search, "ALL"))
+        fresh["last_uid"] = uids[-1] if uids else 0
+        return FolderChanges(cursor=fresh, reset=reset, new=self._describe(uids), present={str(u) for u in uids})
+
+    def _incremental(self, folder: SourceFolder, cursor: Cursor, fresh: Cursor) -> FolderChanges:
+        self._select(folder.key)
+        last_uid = int(cursor.get("last_uid", 0))
+        found = self._call("list", f"new mail in {folder.key!r}", self.client.search, ["UID", f"{last_uid + 1}:*"])
+        new_uids = sorted(u for u in found if u > last_uid)  # "n:*" always includes the highest UID
+        changes = FolderChanges(cursor={**fresh, "last_uid": max([last_uid, *new_uids])})
+        changes.new = self._describe(new_uids)
+        old_modseq = cursor.get("modseq")
+        if old_modseq and fresh.get("modseq") and fresh["modseq"] != old_modseq and last_uid:
+            criteria = ["UID", f"1:{last_uid}", "MODSEQ", str(int(old_modseq) + 1)]
+            touched = sorted(self._call("list", f"changed mail in {folder.key!r}", self.client.search, criteria))
+            changed: dict[int, dict[bytes, Any]] = {}
+            for chunk in _chunks([u for u in touched if u <= last_uid], 1000):
+                changed.update(
+                    self._call("list", f"changed flags in {folder.key!r}", self.client.fetch, chunk, ["FLAGS"])
+                )
+            changes.flag_changes = {str(uid): _flags(data.get(b"FLAGS")) for uid, data in changed.items()}
+        if int(fresh["messages"]) != int(cursor.get("messages", 0)) + len(new_uids):
+            uids = self._call("list", f"listing {folder.key!r}", self.client.search, "ALL")
+            changes.present = {str(u) for u in uids}
+        return changes
+
+    def _describe(self, uids: Sequence[int]) -> list[RemoteMessage]:
+        described = []
+        for chunk in _chunks(uids, 500):
+            data = self._call("list", "describing messages", self.client.fetch, chunk, DESCRIBE)
+            for uid in chunk:
+                item = data.get(uid)
+                if item is None:  # expunged meanwhile
+                    continue
+                described.append(
+                    RemoteMessage(
+                        id=str(uid),
+                        size=int(item[b"RFC822.SIZE"]) if b"RFC822.SIZE" in item else None,
+                        internal_date=_utc(item.get(b"INTERNALDATE")),
+                        flags=_flags(item.get(b"FLAGS")),
+                        message_id=_message_id(item.get(MESSAGE_ID_FIELD)),
+                    )
+                )
+        return described
+
+    # --- bytes -----------------------------------------------------------------------------------
+
+    def fetch(self, folder: SourceFolder, messages: Sequence[RemoteMessage]) -> Iterator[tuple[RemoteMessage, bytes]]:
+        self._select(folder.key)
+        batch: list[RemoteMessage] = []
+        size = 0
+        for message in messages:
+            batch.append(message)
+            size += message.size or 0
+            if size >= self.fetch_batch_bytes or len(batch) >= 200:
+                yield from self._fetch_batch(folder, batch)
+                batch, size = [], 0
+        if batch:
+            yield from self._fetch_batch(folder, batch)
+
+    def _fetch_batch(self, folder: SourceFolder, batch: list[RemoteMessage]) -> Iterator[tuple[RemoteMessage, bytes]]:
+        uids = [int(m.id) for m in batch]
+        data = self._call("fetch", f"fetching from {folder.key!r}", self.client.fetch, uids, ["BODY.PEEK[]"])
+        for message in batch:
+            raw = data.get(int(message.id), {}).get(b"BODY[]")
+            if isinstance(raw, bytes):
+                yield message, raw
+
+    # --- deleting --------------------------------------------------------------------------------
+
+    def delete(self, folder: SourceFolder, ids: Sequence[str]) -> list[str]:
+        """Flag exactly these UIDs \\Deleted and expunge only them.
+
+        With UIDPLUS that is ``UID EXPUNGE``. Without it a plain EXPUNGE would also remove any
+        message someone else flagged \\Deleted, so it is done only when no other message in the
+        folder carries the flag; otherwise the messages stay flagged and nothing is reported removed.
+        """
+        if not ids:
+            return []
+        uids = sorted(int(i) for i in ids)
+        self._select(folder.key, writable=True)
+        client = self.client
+        self._call(
+            "delete",
+            f"flagging messages in {folder.key!r}",
+            client.add_flags,
+            uids,
+            [imapclient.DELETED],
+            True,
+        )
+        if "UIDPLUS" in self.capabilities:
+            self._call("delete", f"expunging in {folder.key!r}", client.uid_expunge, uids)
+        else:
+            flagged = set(self._call("delete", "checking \\Deleted flags", client.search, "DELETED"))
+            if flagged - set(uids):
+                return []
+            self._call("delete", f"expunging in {folder.key!r}", client.expunge)
+        remaining = set(self._call("delete", "checking the result", client.search, ["UID", ",".join(map(str, uids))]))
+        self._status.pop(folder.key, None)
+        return [str(uid) for uid in uids if uid not in remaining]
