@@ -68,6 +68,28 @@ class ImapConnection:
             context.load_verify_locations(cadata=self.trusted_ca_pem)
         return context
 
+    def trust(self) -> str:
+        """Which certificates :meth:`ssl_context` accepts, in words."""
+        if self.fingerprint:
+            return "only the pinned certificate"
+        if self.trusted_ca_pem:
+            return "the system's CAs and the profile's trusted CA"
+        return "the system's CAs"
+
+    def pinning_problem(self, der: bytes | None) -> str | None:
+        """Why the server certificate ``der`` (DER) breaks the pin; None if it matches or nothing is pinned."""
+        if not self.fingerprint:
+            return None
+        seen = certificate_sha256(der) if der else None
+        if seen == self.fingerprint:
+            return None
+        return f"the certificate of {self.host} has SHA-256 fingerprint {seen}, not the pinned {self.fingerprint}"
+
+
+def certificate_sha256(der: bytes) -> str:
+    """A certificate's SHA-256 fingerprint as profiles store it: lower-case hex of its DER bytes."""
+    return hashlib.sha256(der).hexdigest()
+
 
 def _utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
@@ -162,13 +184,9 @@ class ImapSource:
             return
         sock = self.client._imap.sock
         der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
-        seen = hashlib.sha256(der).hexdigest() if der else None
-        if seen != self.connection.fingerprint:
-            raise SourceError(
-                "tls",
-                f"the certificate of {self.connection.host} has SHA-256 fingerprint {seen}, "
-                f"not the pinned {self.connection.fingerprint}",
-            )
+        problem = self.connection.pinning_problem(der)
+        if problem is not None:
+            raise SourceError("tls", problem)
 
     def _login(self) -> None:
         c, client = self.connection, self.client
@@ -348,20 +366,15 @@ class ImapSource:
         uids = sorted(int(i) for i in ids)
         self._select(folder.key, writable=True)
         client = self.client
-        self._call(
-            "delete",
-            f"flagging messages in {folder.key!r}",
-            client.add_flags,
-            uids,
-            [imapclient.DELETED],
-            True,
-        )
-        if "UIDPLUS" in self.capabilities:
+        uidplus = "UIDPLUS" in self.capabilities
+        if not uidplus:
+            flagged = set(self._call("delete", "checking \\Deleted flags", client.search, "DELETED"))
+            if flagged - set(uids):  # someone else's deleted mail: a plain EXPUNGE would take it too
+                return []
+        self._call("delete", f"flagging messages in {folder.key!r}", client.add_flags, uids, [imapclient.DELETED], True)
+        if uidplus:
             self._call("delete", f"expunging in {folder.key!r}", client.uid_expunge, uids)
         else:
-            flagged = set(self._call("delete", "checking \\Deleted flags", client.search, "DELETED"))
-            if flagged - set(uids):
-                return []
             self._call("delete", f"expunging in {folder.key!r}", client.expunge)
         remaining = set(self._call("delete", "checking the result", client.search, ["UID", ",".join(map(str, uids))]))
         self._status.pop(folder.key, None)

@@ -1,0 +1,70 @@
+"""The archive: mailboxes, folder trees, messages and their original bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from postroom.archive import repository as repo
+from postroom.services.access import Role, tenant_for
+from postroom.web.deps import ActorDep, RuntimeDep
+
+router = APIRouter(tags=["archive"])
+
+
+@router.get("/tenants/{tenant}/archive/mailboxes", summary="Archive mailboxes with message counts")
+def list_mailboxes(tenant: str, actor: ActorDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    with runtime.transaction() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+        return repo.list_mailboxes(session, t.id)
+
+
+@router.get("/tenants/{tenant}/archive/mailboxes/{mailbox}/folders", summary="A mailbox's folder tree")
+def list_folders(tenant: str, mailbox: str, actor: ActorDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    with runtime.transaction() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+        return repo.list_folders(session, repo.get_mailbox(session, t.id, mailbox))
+
+
+@router.get(
+    "/tenants/{tenant}/archive/mailboxes/{mailbox}/messages",
+    summary="Messages of one folder (by path or ID), newest first",
+)
+def list_messages(
+    tenant: str,
+    mailbox: str,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    folder: str = Query(description="Folder path such as INBOX or Projects/Surrey Court, or its ID"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0, le=2**31 - 1),
+) -> list[dict[str, Any]]:
+    with runtime.transaction() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+        box = repo.get_mailbox(session, t.id, mailbox)
+        return repo.list_messages(session, repo.get_folder(session, box, folder), limit=limit, offset=offset)
+
+
+@router.get("/tenants/{tenant}/archive/messages/{message_id}", summary="One message's metadata and folders")
+def get_message(tenant: str, message_id: int, actor: ActorDep, runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.transaction() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+        return repo.message_to_dict(session, repo.get_message(session, t.id, message_id))
+
+
+@router.get(
+    "/tenants/{tenant}/archive/messages/{message_id}/eml",
+    summary="The message's original bytes, exactly as archived",
+    response_class=Response,
+    responses={200: {"content": {"message/rfc822": {}}}},
+)
+def download_message(tenant: str, message_id: int, actor: ActorDep, runtime: RuntimeDep) -> Response:
+    with runtime.transaction() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+        message = repo.get_message(session, t.id, message_id)
+        sha256 = message.sha256
+    raw = runtime.blobs.get(t.id, sha256)
+    headers = {"Content-Disposition": f'attachment; filename="{message_id}.eml"'}
+    return Response(raw, media_type="message/rfc822", headers=headers)
