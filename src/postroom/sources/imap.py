@@ -23,13 +23,14 @@ import hashlib
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import imapclient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from postroom import __version__
 from postroom.domain.message import normalise_message_id
@@ -134,6 +135,8 @@ class ImapSource:
         self._selected: tuple[str, bool] | None = None
         self._status: dict[str, dict[bytes, int]] = {}
         self.capabilities: frozenset[str] = frozenset()
+        self.reconnect_attempts = 3
+        self.reconnects = 0  # how often a lost connection was re-established during this session
 
     # --- connection ------------------------------------------------------------------------------
 
@@ -222,18 +225,38 @@ class ImapSource:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _call(self, step: str, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TimeoutError as exc:
-            raise SourceError(step, f"{what}: no answer within {self.connection.timeout} s") from exc
-        except (IMAPClientError, OSError) as exc:
-            raise SourceError(step, what, str(exc)) from exc
+    def _call(self, step: str, what: str, method: str, *args: Any, retry: bool = True, **kwargs: Any) -> Any:
+        """Call an imapclient method; on a lost connection reconnect, reselect and try again."""
+        attempts = self.reconnect_attempts + 1 if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return getattr(self.client, method)(*args, **kwargs)
+            except (IMAPClientAbortError, OSError) as exc:  # the connection broke (OSError covers TLS, timeouts)
+                if attempt == attempts:
+                    if isinstance(exc, TimeoutError):
+                        raise SourceError(step, f"{what}: no answer within {self.connection.timeout} s") from exc
+                    raise SourceError(step, f"{what}: the connection was lost", str(exc)) from exc
+                self._reconnect(attempt)
+            except IMAPClientError as exc:
+                raise SourceError(step, what, str(exc)) from exc
+        raise AssertionError("unreachable")
+
+    def _reconnect(self, attempt: int) -> None:
+        selected = self._selected
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+        time.sleep(min(0.2 * 2**attempt, 5.0))
+        self.connect()
+        self.reconnects += 1
+        if selected is not None:
+            self._select(selected[0], writable=selected[1])
 
     # --- folders ---------------------------------------------------------------------------------
 
     def list_folders(self) -> list[SourceFolder]:
-        listing = self._call("list", "listing folders", self.client.list_folders)
+        listing = self._call("list", "listing folders", "list_folders")
         folders = []
         self._status.clear()
         for flags, delimiter, name in listing:
@@ -253,14 +276,14 @@ class ImapSource:
         what = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"]
         if "CONDSTORE" in self.capabilities:
             what.append(b"HIGHESTMODSEQ")
-        status = self._call("list", f"status of folder {name!r}", self.client.folder_status, name, what)
+        status = self._call("list", f"status of folder {name!r}", "folder_status", name, what)
         self._status[name] = {k: int(v) for k, v in status.items()}
         return self._status[name]
 
     def _select(self, name: str, *, writable: bool = False) -> None:
         if self._selected == (name, writable):
             return
-        self._call("select", f"opening folder {name!r}", self.client.select_folder, name, readonly=not writable)
+        self._call("select", f"opening folder {name!r}", "select_folder", name, readonly=not writable)
         self._selected = (name, writable)
 
     # --- changes ---------------------------------------------------------------------------------
@@ -284,36 +307,34 @@ class ImapSource:
 
     def _full(self, folder: SourceFolder, fresh: Cursor, *, reset: bool) -> FolderChanges:
         self._select(folder.key)
-        uids = sorted(self._call("list", f"listing {folder.key!r}", self.client.search, "ALL"))
+        uids = sorted(self._call("list", f"listing {folder.key!r}", "search", "ALL"))
         fresh["last_uid"] = uids[-1] if uids else 0
         return FolderChanges(cursor=fresh, reset=reset, new=self._describe(uids), present={str(u) for u in uids})
 
     def _incremental(self, folder: SourceFolder, cursor: Cursor, fresh: Cursor) -> FolderChanges:
         self._select(folder.key)
         last_uid = int(cursor.get("last_uid", 0))
-        found = self._call("list", f"new mail in {folder.key!r}", self.client.search, ["UID", f"{last_uid + 1}:*"])
+        found = self._call("list", f"new mail in {folder.key!r}", "search", ["UID", f"{last_uid + 1}:*"])
         new_uids = sorted(u for u in found if u > last_uid)  # "n:*" always includes the highest UID
         changes = FolderChanges(cursor={**fresh, "last_uid": max([last_uid, *new_uids])})
         changes.new = self._describe(new_uids)
         old_modseq = cursor.get("modseq")
         if old_modseq and fresh.get("modseq") and fresh["modseq"] != old_modseq and last_uid:
             criteria = ["UID", f"1:{last_uid}", "MODSEQ", str(int(old_modseq) + 1)]
-            touched = sorted(self._call("list", f"changed mail in {folder.key!r}", self.client.search, criteria))
+            touched = sorted(self._call("list", f"changed mail in {folder.key!r}", "search", criteria))
             changed: dict[int, dict[bytes, Any]] = {}
             for chunk in _chunks([u for u in touched if u <= last_uid], 1000):
-                changed.update(
-                    self._call("list", f"changed flags in {folder.key!r}", self.client.fetch, chunk, ["FLAGS"])
-                )
+                changed.update(self._call("list", f"changed flags in {folder.key!r}", "fetch", chunk, ["FLAGS"]))
             changes.flag_changes = {str(uid): _flags(data.get(b"FLAGS")) for uid, data in changed.items()}
         if int(fresh["messages"]) != int(cursor.get("messages", 0)) + len(new_uids):
-            uids = self._call("list", f"listing {folder.key!r}", self.client.search, "ALL")
+            uids = self._call("list", f"listing {folder.key!r}", "search", "ALL")
             changes.present = {str(u) for u in uids}
         return changes
 
     def _describe(self, uids: Sequence[int]) -> list[RemoteMessage]:
         described = []
         for chunk in _chunks(uids, 500):
-            data = self._call("list", "describing messages", self.client.fetch, chunk, DESCRIBE)
+            data = self._call("list", "describing messages", "fetch", chunk, DESCRIBE)
             for uid in chunk:
                 item = data.get(uid)
                 if item is None:  # expunged meanwhile
@@ -346,7 +367,7 @@ class ImapSource:
 
     def _fetch_batch(self, folder: SourceFolder, batch: list[RemoteMessage]) -> Iterator[tuple[RemoteMessage, bytes]]:
         uids = [int(m.id) for m in batch]
-        data = self._call("fetch", f"fetching from {folder.key!r}", self.client.fetch, uids, ["BODY.PEEK[]"])
+        data = self._call("fetch", f"fetching from {folder.key!r}", "fetch", uids, ["BODY.PEEK[]"])
         for message in batch:
             raw = data.get(int(message.id), {}).get(b"BODY[]")
             if isinstance(raw, bytes):
@@ -365,17 +386,16 @@ class ImapSource:
             return []
         uids = sorted(int(i) for i in ids)
         self._select(folder.key, writable=True)
-        client = self.client
         uidplus = "UIDPLUS" in self.capabilities
         if not uidplus:
-            flagged = set(self._call("delete", "checking \\Deleted flags", client.search, "DELETED"))
+            flagged = set(self._call("delete", "checking \\Deleted flags", "search", "DELETED"))
             if flagged - set(uids):  # someone else's deleted mail: a plain EXPUNGE would take it too
                 return []
-        self._call("delete", f"flagging messages in {folder.key!r}", client.add_flags, uids, [imapclient.DELETED], True)
+        self._call("delete", f"flagging messages in {folder.key!r}", "add_flags", uids, [imapclient.DELETED], True)
         if uidplus:
-            self._call("delete", f"expunging in {folder.key!r}", client.uid_expunge, uids)
+            self._call("delete", f"expunging in {folder.key!r}", "uid_expunge", uids)
         else:
-            self._call("delete", f"expunging in {folder.key!r}", client.expunge)
-        remaining = set(self._call("delete", "checking the result", client.search, ["UID", ",".join(map(str, uids))]))
+            self._call("delete", f"expunging in {folder.key!r}", "expunge", retry=False)  # re-check first
+        remaining = set(self._call("delete", "checking the result", "search", ["UID", ",".join(map(str, uids))]))
         self._status.pop(folder.key, None)
         return [str(uid) for uid in uids if uid not in remaining]
