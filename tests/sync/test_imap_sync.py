@@ -182,3 +182,16 @@ def test_process_log_records_the_run(mailbox: Mailbox) -> None:
         assert parent is not None and parent.type == "folder-sync" and parent.configuration_id == mailbox.profile_id
     texts = log_texts(mailbox, result.request_id)
     assert any(t.startswith("INBOX: 1 new") for t in texts)
+
+
+def test_a_sync_with_nothing_new_is_one_list_command(mailbox: Mailbox) -> None:
+    """With LIST-STATUS every folder's state comes in one round trip; nothing else is asked."""
+    mailbox.create("Projects")
+    mailbox.create("Projects/Surrey Court")
+    mailbox.append("INBOX", make_message("settled"))
+    mailbox.sync()
+    before = len(mailbox.server.client_lines(mailbox.user))
+    assert mailbox.sync().mailboxes[mailbox.address].total().summary() == "no changes"
+    commands = [line.split(b" ", 2)[1].upper() for line in mailbox.server.client_lines(mailbox.user)[before:]]
+    assert commands.count(b"LIST") == 1
+    assert not {b"STATUS", b"SELECT", b"EXAMINE", b"SEARCH", b"FETCH", b"UID"} & set(commands), commands

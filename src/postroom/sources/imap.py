@@ -24,13 +24,15 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.response_parser import parse_response
 
 from postroom import __version__
 from postroom.domain.message import normalise_message_id
@@ -225,11 +227,15 @@ class ImapSource:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _call(self, step: str, what: str, method: str, *args: Any, retry: bool = True, **kwargs: Any) -> Any:
+    def _call(
+        self, step: str, what: str, method: str | Callable[..., Any], *args: Any, retry: bool = True, **kwargs: Any
+    ) -> Any:
         """Call an imapclient method; on a lost connection reconnect, reselect and try again."""
         attempts = self.reconnect_attempts + 1 if retry else 1
         for attempt in range(1, attempts + 1):
             try:
+                if callable(method):  # a composite call of ours, given the current client
+                    return method(self.client, *args, **kwargs)
                 return getattr(self.client, method)(*args, **kwargs)
             except (IMAPClientAbortError, OSError) as exc:  # the connection broke (OSError covers TLS, timeouts)
                 if attempt == attempts:
@@ -256,9 +262,13 @@ class ImapSource:
     # --- folders ---------------------------------------------------------------------------------
 
     def list_folders(self) -> list[SourceFolder]:
-        listing = self._call("list", "listing folders", "list_folders")
-        folders = []
         self._status.clear()
+        listing = None
+        if "LIST-STATUS" in self.capabilities:  # RFC 5819: every folder's STATUS in the one LIST
+            listing = self._call("list", "listing folders with their status", self._list_with_status)
+        if listing is None:
+            listing = self._call("list", "listing folders", "list_folders")
+        folders = []
         for flags, delimiter, name in listing:
             name = _text(name)
             sep = _text(delimiter) if delimiter else None
@@ -267,15 +277,40 @@ class ImapSource:
             special = next((_text(f) for f in flags if f in SPECIAL_USE), None)
             identity = None
             if selectable:
-                status = self._folder_status(name)
+                status = self._status.get(name) or self._folder_status(name)
                 identity = f"uidvalidity:{status[b'UIDVALIDITY']}"
             folders.append(SourceFolder(name, path, special, selectable, identity))
         return folders
 
-    def _folder_status(self, name: str) -> dict[bytes, int]:
+    def _status_items(self) -> list[bytes]:
         what = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"]
         if "CONDSTORE" in self.capabilities:
             what.append(b"HIGHESTMODSEQ")
+        return what
+
+    def _list_with_status(self, client: Any) -> list[tuple[Any, Any, Any]] | None:
+        """``LIST "" "*" RETURN (STATUS (...))`` through imaplib, parsed with imapclient's parser.
+
+        imapclient has no LIST-STATUS call; its own LIST parsing is reused. None: use plain LIST.
+        """
+        imap = client._imap
+        what = b" ".join(self._status_items()).decode()
+        typ, data = imap._simple_command("LIST", '""', '"*"', "RETURN", f"(STATUS ({what}))")
+        if typ != "OK":
+            return None
+        _typ, listing = imap._untagged_response(typ, data, "LIST")
+        _typ, statuses = imap._untagged_response(typ, data, "STATUS")
+        for item in statuses or ():
+            if item in (None, b""):
+                continue
+            parsed = parse_response([item])
+            name = decode_utf7(parsed[0]) if isinstance(parsed[0], bytes) else str(parsed[0])
+            items = parsed[-1]
+            self._status[name] = {bytes(items[i]).upper(): int(items[i + 1]) for i in range(0, len(items) - 1, 2)}
+        return client._proc_folder_list(listing)  # type: ignore[no-any-return]
+
+    def _folder_status(self, name: str) -> dict[bytes, int]:
+        what = self._status_items()
         status = self._call("list", f"status of folder {name!r}", "folder_status", name, what)
         self._status[name] = {k: int(v) for k, v in status.items()}
         return self._status[name]
