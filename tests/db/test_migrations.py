@@ -38,3 +38,11 @@ def test_migrations_match_models(fresh_database_url: str) -> None:
         assert diff == [], f"models and migrations differ; add a migration: {diff}"
     finally:
         engine.dispose()
+
+
+def test_head_constant_matches_the_migrations(fresh_database_url: str) -> None:
+    engine = make_engine(fresh_database_url)
+    try:
+        assert migrate.head_revision(engine) == migrate.HEAD, "set postroom.db.migrate.HEAD to the new revision"
+    finally:
+        engine.dispose()
