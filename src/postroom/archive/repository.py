@@ -154,7 +154,7 @@ def list_mailboxes(session: Session, tenant_id: str) -> list[dict[str, Any]]:
 def get_mailbox(session: Session, tenant_id: str, key: str) -> ArchiveMailbox:
     key = key.strip()
     clause = ArchiveMailbox.address_key == name_key(key)
-    if key.isdigit():
+    if key.isdigit() and len(key) < 19:  # an ID (64-bit), not a huge number
         clause = clause | (ArchiveMailbox.id == int(key))
     mailbox = session.scalar(select(ArchiveMailbox).where(ArchiveMailbox.tenant_id == tenant_id, clause))
     if mailbox is None:
@@ -185,7 +185,7 @@ def list_folders(session: Session, mailbox: ArchiveMailbox) -> list[dict[str, An
 def get_folder(session: Session, mailbox: ArchiveMailbox, key: str) -> ArchiveFolder:
     key = key.strip().strip(PATH_SEPARATOR)
     clause = ArchiveFolder.path == key
-    if key.isdigit():
+    if key.isdigit() and len(key) < 19:
         clause = clause | (ArchiveFolder.id == int(key))
     folder = session.scalar(select(ArchiveFolder).where(ArchiveFolder.mailbox_id == mailbox.id, clause))
     if folder is None:
@@ -224,7 +224,7 @@ def entry_to_dict(entry: FolderEntry, message: Message) -> dict[str, Any]:
 
 
 def get_message(session: Session, tenant_id: str, message_id: int) -> Message:
-    message = session.get(Message, message_id)
+    message = session.get(Message, message_id) if 0 < message_id < 2**63 else None
     if message is None or message.tenant_id != tenant_id:
         raise NotFound("message", str(message_id))
     return message

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from postroom.archive import repository as repo
@@ -12,6 +12,7 @@ from postroom.services.access import Role, tenant_for
 from postroom.web.deps import ActorDep, RuntimeDep
 
 router = APIRouter(tags=["archive"])
+MessageId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The message ID from a listing")]
 
 
 @router.get("/tenants/{tenant}/archive/mailboxes", summary="Archive mailboxes with message counts")
@@ -48,7 +49,7 @@ def list_messages(
 
 
 @router.get("/tenants/{tenant}/archive/messages/{message_id}", summary="One message's metadata and folders")
-def get_message(tenant: str, message_id: int, actor: ActorDep, runtime: RuntimeDep) -> dict[str, Any]:
+def get_message(tenant: str, actor: ActorDep, runtime: RuntimeDep, message_id: MessageId) -> dict[str, Any]:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         return repo.message_to_dict(session, repo.get_message(session, t.id, message_id))
@@ -60,7 +61,7 @@ def get_message(tenant: str, message_id: int, actor: ActorDep, runtime: RuntimeD
     response_class=Response,
     responses={200: {"content": {"message/rfc822": {}}}},
 )
-def download_message(tenant: str, message_id: int, actor: ActorDep, runtime: RuntimeDep) -> Response:
+def download_message(tenant: str, actor: ActorDep, runtime: RuntimeDep, message_id: MessageId) -> Response:
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         message = repo.get_message(session, t.id, message_id)
