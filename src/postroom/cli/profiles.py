@@ -11,6 +11,7 @@ from postroom.cli.common import (
     JsonOpt,
     TenantOpt,
     console,
+    opened,
     pick_tenant,
     print_json,
     print_record,
@@ -19,6 +20,7 @@ from postroom.cli.common import (
 )
 from postroom.errors import FieldError, InvalidInput
 from postroom.services import profiles, schedules
+from postroom.services.connection_test import run_connection_test
 
 app = typer.Typer(help="Folder-synchronization profiles.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Schedules that run profiles.", no_args_is_help=True)
@@ -287,6 +289,29 @@ def show(key: str, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
         t = pick_tenant(session, runtime, tenant)
         data = profiles.profile_to_dict(session, profiles.get_profile(session, t.id, key))
     print_json(data) if as_json else print_record(data)
+
+
+@app.command("test")
+def connection_test(
+    key: str,
+    tenant: TenantOpt = None,
+    mailbox: Annotated[
+        str | None, Opt(help="Multiple mode: the mailbox to test, by its primary e-mail address (required there).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Test a profile's connection step by step (DNS, TCP, TLS, greeting, capabilities, login, folders);
+    exit code 1 if a step failed."""
+    with opened() as runtime:
+        with runtime.transaction() as session:
+            tenant_id = pick_tenant(session, runtime, tenant).id
+        result = run_connection_test(runtime, tenant_id, key, mailbox=mailbox)
+    if as_json:
+        print_json(result.to_dict())
+    else:  # exactly what the portal's "Copy to clipboard" copies
+        console.print(result.as_text(), end="", markup=False, highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @app.command("delete")

@@ -380,6 +380,14 @@ _REQUIRED_HINTS = {
 }
 
 
+def parse_mailbox(value: object, field: str = "mailbox") -> str:
+    """A mailbox's primary e-mail address, checked by the same rule as a profile's ``mailbox``."""
+    try:
+        return str(_PARSERS["mailbox"](value))
+    except _Rule as exc:
+        raise InvalidInput(FieldError(field, exc.message)) from None
+
+
 def _is_empty(field: str, value: object) -> bool:
     if value is None or (isinstance(value, str) and not value.strip()):
         return True

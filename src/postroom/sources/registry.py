@@ -1,16 +1,20 @@
-"""Which ``MailSource`` serves which profile type: a registry, not an if/else chain."""
+"""Which ``MailSource`` serves which profile type, and which connection test checks it: registries,
+not if/else chains."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from postroom.domain.connection_test import ConnectionTest
 from postroom.domain.profile import ImapProtocol, ProfileSettings, ProfileType
-from postroom.errors import SourceError
+from postroom.errors import FieldError, InvalidInput, SourceError
 from postroom.sources.base import MailSource
 from postroom.sources.imap import ImapConnection, ImapSource
+from postroom.sources.imap_check import check_imap
 
 Opener = Callable[[ProfileSettings, Mapping[str, Any], str], MailSource]
+Checker = Callable[[ProfileSettings, Mapping[str, Any], str], ConnectionTest]
 
 
 def imap_connection(settings: ProfileSettings, secret: Mapping[str, Any], mailbox: str) -> ImapConnection:
@@ -41,3 +45,18 @@ def open_source(settings: ProfileSettings, secret: Mapping[str, Any], mailbox: s
     if opener is None:
         raise SourceError("connect", f"synchronizing {settings.type.label} profiles is not available yet")
     return opener(settings, secret, mailbox)
+
+
+def _check_imap(settings: ProfileSettings, secret: Mapping[str, Any], mailbox: str) -> ConnectionTest:
+    return check_imap(imap_connection(settings, secret, mailbox))
+
+
+CHECKERS: dict[ProfileType, Checker] = {ProfileType.IMAP: _check_imap}
+
+
+def connection_checker(type: ProfileType) -> Checker:
+    """The connection test for profiles of ``type``: same server, trust and login as a sync."""
+    checker = CHECKERS.get(type)
+    if checker is None:
+        raise InvalidInput(FieldError("type", f"testing the connection of {type.label} profiles is not available yet"))
+    return checker

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from postroom.services import profiles
 from postroom.services.access import Role, tenant_for
+from postroom.services.connection_test import run_connection_test
 from postroom.web.deps import ActorDep, RuntimeDep
 
 router = APIRouter(tags=["profiles"])
@@ -90,3 +91,27 @@ def delete_profile(tenant: str, key: str, actor: ActorDep, runtime: RuntimeDep) 
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         profiles.delete_profile(session, t.id, key)
+
+
+class ConnectionTestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mailbox: str | None = Field(
+        default=None,
+        description="Multiple-mailbox profiles: the mailbox to test (its primary e-mail address); required there",
+    )
+
+
+@router.post(
+    "/tenants/{tenant}/profiles/{key}/test",
+    summary="Test Connection: DNS, TCP, TLS, greeting, capabilities, login, folders, step by step",
+    description="Answers 200 with every step whether or not the test passed (`ok`, `failed_step`); each failed "
+    "step has the raw `error` and a `hint`. `text` is the plain-text copy for support. The test is also a "
+    "`connection-test` process in the process log (`request_id`).",
+)
+def profile_connection_test(
+    tenant: str, key: str, actor: ActorDep, runtime: RuntimeDep, body: ConnectionTestIn | None = None
+) -> dict[str, Any]:
+    with runtime.transaction() as session:
+        tenant_id = tenant_for(session, actor, tenant, need=Role.ADMIN).id
+    result = run_connection_test(runtime, tenant_id, key, mailbox=body.mailbox if body else None)
+    return {**result.to_dict(), "text": result.as_text()}
