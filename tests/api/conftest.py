@@ -12,6 +12,18 @@ from postroom.services import users
 from postroom.services.access import Actor, Role
 from postroom.services.tenants import create_tenant
 
+# The request bodies of a basic secret and of a single-mailbox IMAP profile that uses it.
+BASIC = {"name": "Mail login", "kind": "basic", "values": {"username": "anna", "password": "S3cret-value!"}}
+IMAP = {
+    "name": "Main IMAP",
+    "type": "imap",
+    "mode": "single",
+    "server_name": "mail.example.com",
+    "protocol": "IMAP-SSL",
+    "secret_id": "Mail login",
+    "mailbox": "anna@example.com",
+}
+
 
 @dataclass
 class Caller:

@@ -10,18 +10,7 @@ from postroom.domain.process import ProcessType, Severity
 from postroom.runtime import Runtime
 from postroom.services import processes
 from postroom.services.access import Actor, Role, tenant_for
-from tests.api.conftest import Caller, make_caller
-
-IMAP = {
-    "name": "Main IMAP",
-    "type": "imap",
-    "mode": "single",
-    "server_name": "mail.example.com",
-    "protocol": "IMAP-SSL",
-    "secret_id": "Mail login",
-    "mailbox": "anna@example.com",
-}
-BASIC = {"name": "Mail login", "kind": "basic", "values": {"username": "anna", "password": "S3cret-value!"}}
+from tests.api.conftest import BASIC, IMAP, Caller, make_caller
 
 
 def test_health_and_openapi(http: httpx.Client) -> None:

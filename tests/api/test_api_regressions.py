@@ -10,19 +10,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.conftest import Caller
+from tests.api.conftest import BASIC, IMAP, Caller
 
 BASE = "/api/v1/tenants/alpha"
-BASIC = {"name": "Mail login", "kind": "basic", "values": {"username": "anna", "password": "S3cret-value!"}}
-IMAP = {
-    "name": "Main IMAP",
-    "type": "imap",
-    "mode": "single",
-    "server_name": "mail.example.com",
-    "protocol": "IMAP-SSL",
-    "secret_id": "Mail login",
-    "mailbox": "anna@example.com",
-}
 
 
 @pytest.fixture

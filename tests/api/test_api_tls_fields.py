@@ -2,65 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from cryptography.hazmat.primitives import hashes
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-from tests.api.conftest import Caller
+from postroom.testing.certificates import certificate_sha256_as_openssl_prints, issue_certificate, self_signed
+from tests.api.conftest import BASIC, IMAP, Caller
 
 BASE = "/api/v1/tenants/alpha"
-BASIC = {"name": "Mail login", "kind": "basic", "values": {"username": "anna", "password": "S3cret-value!"}}
-IMAP = {
-    "name": "Own CA",
-    "type": "imap",
-    "mode": "single",
-    "server_name": "mail.example.com",
-    "protocol": "IMAP-SSL",
-    "secret_id": "Mail login",
-    "mailbox": "anna@example.com",
-}
-
-
-def _self_signed(common_name: str, *, ca: bool) -> tuple[x509.Certificate, str, str]:
-    """A certificate, its PEM text and the PEM text of its private key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert, cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
-
-def _openssl_style(fingerprint: bytes) -> str:
-    """How ``openssl x509 -noout -fingerprint -sha256`` prints it."""
-    return "sha256 Fingerprint=" + ":".join(f"{b:02X}" for b in fingerprint)
+OWN_CA = {**IMAP, "name": "Own CA"}
 
 
 def test_imap_profile_with_a_trusted_ca_and_a_pinned_certificate(alice: Caller) -> None:
     assert alice.post(f"{BASE}/secrets", json=BASIC).status_code == 201
-    _ca, ca_pem, ca_key_pem = _self_signed("Example Root CA", ca=True)
-    server, _server_pem, _ = _self_signed("mail.example.com", ca=False)
+    ca_pem, ca_key_pem = self_signed("Example Root CA", ca=True)
+    server = issue_certificate("mail.example.com", ca=False).cert
     fingerprint = server.fingerprint(hashes.SHA256())
 
     pasted = "Certificate chain\r\n 0 s:CN = Example Root CA\r\n" + ca_pem.replace("\n", "\r\n")
     created = alice.post(
         f"{BASE}/profiles",
-        json={**IMAP, "tls_trusted_ca": pasted, "tls_fingerprint": _openssl_style(fingerprint)},
+        json={**OWN_CA, "tls_trusted_ca": pasted, "tls_fingerprint": certificate_sha256_as_openssl_prints(server)},
     )
     assert created.status_code == 201, created.text
     profile = created.json()
@@ -76,7 +36,7 @@ def test_imap_profile_with_a_trusted_ca_and_a_pinned_certificate(alice: Caller) 
     # A private key pasted with the certificate is refused, named, and never echoed back.
     for response in (
         alice.patch(f"{BASE}/profiles/{profile['id']}", json={"tls_trusted_ca": ca_pem + ca_key_pem}),
-        alice.post(f"{BASE}/profiles", json={**IMAP, "name": "Leaky", "tls_trusted_ca": ca_key_pem}),
+        alice.post(f"{BASE}/profiles", json={**OWN_CA, "name": "Leaky", "tls_trusted_ca": ca_key_pem}),
     ):
         assert response.status_code == 422
         [detail] = response.json()["detail"]
@@ -93,12 +53,12 @@ def test_imap_profile_with_a_trusted_ca_and_a_pinned_certificate(alice: Caller) 
 
 def test_tls_fields_are_checked_and_only_for_imap_and_exchange(alice: Caller) -> None:
     assert alice.post(f"{BASE}/secrets", json=BASIC).status_code == 201
-    sha1 = alice.post(f"{BASE}/profiles", json={**IMAP, "tls_fingerprint": "ab" * 20})
+    sha1 = alice.post(f"{BASE}/profiles", json={**OWN_CA, "tls_fingerprint": "ab" * 20})
     assert sha1.status_code == 422
     assert sha1.json()["detail"][0]["field"] == "tls_fingerprint"
     assert "openssl x509 -noout -fingerprint -sha256" in sha1.json()["detail"][0]["msg"]
 
-    not_pem = alice.post(f"{BASE}/profiles", json={**IMAP, "tls_trusted_ca": "trust me"})
+    not_pem = alice.post(f"{BASE}/profiles", json={**OWN_CA, "tls_trusted_ca": "trust me"})
     assert not_pem.status_code == 422
     assert "-----BEGIN CERTIFICATE-----" in not_pem.json()["detail"][0]["msg"]
 

@@ -9,22 +9,18 @@ import re
 import socket
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
 
 from postroom.db.models import Tenant, User
 from postroom.domain.process import ProcessType, Severity
 from postroom.runtime import Runtime
 from postroom.security.keyring import generate_key
 from postroom.services import processes, profiles, users
+from postroom.testing.certificates import issue_certificate
 from tests.cli.conftest import POSTROOM, Cli, cli_env
 
 PASSWORD_LINE = re.compile(r"^Password \(shown only now, write it down\): (\S+)$", re.MULTILINE)
@@ -111,47 +107,23 @@ def test_tenants_and_choosing_one(cli: Cli) -> None:
 # --- secrets -------------------------------------------------------------------------------------
 
 
-def _certificate(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
 def test_secrets_are_stored_from_options_stdin_and_files_and_never_shown(
     cli: Cli, tenant: Tenant, tmp_path: Path
 ) -> None:
     basic = _mail_login(cli)
     assert (basic["kind"], basic["summary"]) == ("basic", {"username": "anna"})
 
-    key, cert = _certificate("postroom-pem")
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    client = issue_certificate("postroom-pem")
+    cert = client.cert
     pem = tmp_path / "client.pem"
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key_pem)
+    pem.write_text(client.cert_pem() + client.key_pem())
     from_pem = cli("secret", "create", "Client PEM", "--kind", "certificate", "--file", str(pem), "--json").json()
     assert from_pem["summary"]["subject"] == "CN=postroom-pem"
     assert from_pem["summary"]["thumbprint"] == cert.fingerprint(hashes.SHA1()).hex().upper()
     assert from_pem["expires_at"] == cert.not_valid_after_utc.isoformat()
 
-    pfx_key, pfx_cert = _certificate("postroom-pfx")
     pfx = tmp_path / "client.pfx"
-    pfx.write_bytes(
-        pkcs12.serialize_key_and_certificates(
-            b"client", pfx_key, pfx_cert, None, serialization.BestAvailableEncryption(b"pfx-export-pw")
-        )
-    )
+    pfx.write_bytes(issue_certificate("postroom-pfx").pkcs12("pfx-export-pw"))
     from_pfx = cli(
         "secret", "create", "Client PFX", "--kind", "certificate", "--file", str(pfx), "--password-stdin",
         "--json", input="pfx-export-pw\n",

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from postroom.db.models import Tenant
+from postroom.testing.certificates import certificate_sha256_as_openssl_prints, issue_certificate
 from tests.cli.conftest import Cli
 
 IMAP_OPTIONS = (
@@ -19,37 +16,15 @@ IMAP_OPTIONS = (
 )  # fmt: skip
 
 
-def _self_signed(common_name: str) -> tuple[x509.Certificate, bytes]:
-    """A CA certificate and the PEM of its private key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert, key_pem
-
-
 def test_profile_trusts_a_ca_file_and_pins_a_fingerprint(cli: Cli, tenant: Tenant, tmp_path: Path) -> None:
     cli("secret", "create", "Mail login", "--kind", "basic", "--username", "anna", "--password-stdin",
         input="S3cret-value!\n")  # fmt: skip
-    ca, ca_key_pem = _self_signed("Example Root CA")
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+    issued = issue_certificate("Example Root CA", ca=True)
+    ca, ca_pem, ca_key_pem = issued.cert, issued.cert_pem(), issued.key_pem()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text("subject=CN = Example Root CA\n" + ca_pem)  # as `openssl x509 -subject` writes it
     fingerprint = ca.fingerprint(hashes.SHA256())
-    printed = "sha256 Fingerprint=" + ":".join(f"{b:02X}" for b in fingerprint)  # openssl's output
+    printed = certificate_sha256_as_openssl_prints(ca)
 
     created = cli(
         "profile", "create", "Own CA", *IMAP_OPTIONS,
@@ -62,12 +37,12 @@ def test_profile_trusts_a_ca_file_and_pins_a_fingerprint(cli: Cli, tenant: Tenan
 
     # A file holding a private key is refused without echoing any of it.
     leaky = tmp_path / "bundle.pem"
-    leaky.write_bytes(ca_pem.encode() + ca_key_pem)
+    leaky.write_text(ca_pem + ca_key_pem)
     result = cli.run("profile", "edit", "own ca", "--tls-trusted-ca-file", str(leaky))
     assert result.code == 1
     assert result.stderr.startswith("error: tls_trusted_ca: contains a private key")
     assert "never paste private keys" in result.stderr
-    assert ca_key_pem.decode().splitlines()[1] not in result.stdout + result.stderr
+    assert ca_key_pem.splitlines()[1] not in result.stdout + result.stderr
 
     error = cli.fails("profile", "edit", "own ca", "--tls-trusted-ca-file", str(tmp_path / "missing.pem"))
     assert error.startswith(f"error: tls_trusted_ca: cannot read {tmp_path / 'missing.pem'}")

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,35 +25,14 @@ from postroom.domain.profile import (
 )
 from postroom.domain.secret import SecretKind
 from postroom.errors import FieldError, InvalidInput
+from postroom.testing.certificates import self_signed
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
 TENANT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 
 
-def _self_signed(common_name: str, *, ca: bool) -> tuple[str, str]:
-    """A certificate's PEM text and the PEM text of its private key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
-
-CA_PEM, CA_KEY_PEM = _self_signed("Example Root CA", ca=True)
-SERVER_PEM, _ = _self_signed("mail.example.com", ca=False)  # self-signed servers are common
+CA_PEM, CA_KEY_PEM = self_signed("Example Root CA", ca=True)
+SERVER_PEM, _ = self_signed("mail.example.com", ca=False)  # self-signed servers are common
 FINGERPRINT = "0123456789abcdef" * 4
 
 VALID: dict[str, dict[str, Any]] = {

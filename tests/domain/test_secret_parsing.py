@@ -8,107 +8,52 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
 from postroom.domain.secret import ParsedSecret, SecretKind, parse_secret
 from postroom.errors import InvalidInput
+from postroom.testing.certificates import KeyAndCertificate, KeyType, issue_certificate
 
 # --- material ----------------------------------------------------------------------------------
-
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 NOT_BEFORE = datetime(2025, 1, 1, tzinfo=UTC)
 NOT_AFTER = datetime(2027, 6, 30, 23, 59, 59, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
+ORGANIZATION = "Postroom Test, Inc."
 
 
-@dataclass(frozen=True)
-class Identity:
-    key: SigningKey
-    cert: x509.Certificate
-
-    def cert_pem(self) -> str:
-        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    def key_pem(
-        self,
-        password: str | None = None,
-        fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
-    ) -> str:
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password.encode())
-            if password is not None
-            else serialization.NoEncryption()
-        )
-        return self.key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()
-
-    def pfx(self, password: str | None = PASSWORD, *, with_key: bool = True) -> bytes:
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password.encode())
-            if password is not None
-            else serialization.NoEncryption()
-        )
-        if with_key:
-            return pkcs12.serialize_key_and_certificates(b"postroom", self.key, self.cert, None, encryption)
-        return pkcs12.serialize_key_and_certificates(b"postroom", None, self.cert, None, encryption)
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Postroom Test, Inc."),
-        ]
+def _issue(common_name: str, key: KeyType = "ec", issuer: KeyAndCertificate | None = None) -> KeyAndCertificate:
+    return issue_certificate(
+        common_name, key=key, issuer=issuer, organization=ORGANIZATION, not_before=NOT_BEFORE, not_after=NOT_AFTER
     )
 
 
-def _issue(common_name: str, key: SigningKey, issuer: Identity | None = None) -> Identity:
-    signer_key = issuer.key if issuer else key
-    issuer_name = issuer.cert.subject if issuer else _name(common_name)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_AFTER)
-        .sign(signer_key, hashes.SHA256())
-    )
-    return Identity(key, cert)
+@cache
+def ec_identity() -> KeyAndCertificate:
+    return _issue("app.postroom.test")
 
 
 @cache
-def ec_identity() -> Identity:
-    return _issue("app.postroom.test", ec.generate_private_key(ec.SECP256R1()))
+def other_ec_identity() -> KeyAndCertificate:
+    return _issue("other.postroom.test")
 
 
 @cache
-def other_ec_identity() -> Identity:
-    return _issue("other.postroom.test", ec.generate_private_key(ec.SECP256R1()))
+def rsa_identity() -> KeyAndCertificate:
+    return _issue("rsa.postroom.test", "rsa")
 
 
 @cache
-def rsa_identity() -> Identity:
-    return _issue("rsa.postroom.test", rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
-@cache
-def ca_and_leaf() -> tuple[Identity, Identity]:
-    ca = _issue("Postroom Test CA", ec.generate_private_key(ec.SECP256R1()))
-    leaf = _issue("leaf.postroom.test", ec.generate_private_key(ec.SECP256R1()), issuer=ca)
+def ca_and_leaf() -> tuple[KeyAndCertificate, KeyAndCertificate]:
+    ca = _issue("Postroom Test CA")
+    leaf = _issue("leaf.postroom.test", issuer=ca)
     return ca, leaf
 
 
@@ -240,7 +185,7 @@ def test_basic_keeps_any_password_exactly(username: str, password: str) -> None:
 # --- certificate -------------------------------------------------------------------------------
 
 
-def _assert_certificate(parsed: ParsedSecret, identity: Identity, *, issuer_cn: str | None = None) -> None:
+def _assert_certificate(parsed: ParsedSecret, identity: KeyAndCertificate, *, issuer_cn: str | None = None) -> None:
     cert = identity.cert
     assert parsed.kind is SecretKind.CERTIFICATE
     assert parsed.summary == {
@@ -312,7 +257,7 @@ def test_pem_is_normalised_to_leaf_chain_key() -> None:
 )
 def test_pfx(password: str | None, encoding: str) -> None:
     identity = ec_identity()
-    data = identity.pfx(password or None)
+    data = identity.pkcs12(password or None)
     value: object = {
         "base64": b64(data),
         "bytes": data,
@@ -328,11 +273,11 @@ def test_pfx(password: str | None, encoding: str) -> None:
 
 def test_pfx_with_rsa_key() -> None:
     identity = rsa_identity()
-    parsed = parse_secret("certificate", {"pfx": b64(identity.pfx()), "password": PASSWORD})
+    parsed = parse_secret("certificate", {"pfx": b64(identity.pkcs12(PASSWORD)), "password": PASSWORD})
     _assert_certificate(parsed, identity)
 
 
-def _me() -> Identity:
+def _me() -> KeyAndCertificate:
     return ec_identity()
 
 
@@ -425,12 +370,12 @@ CERTIFICATE_REJECTIONS: list[tuple[str, Callable[[], dict[str, object]], list[tu
     ),
     (
         "pfx, wrong password",
-        lambda: {"pfx": b64(_me().pfx()), "password": "wrong"},
+        lambda: {"pfx": b64(_me().pkcs12(PASSWORD)), "password": "wrong"},
         [("password", "does not open the certificate's private key")],
     ),
     (
         "pfx, no password",
-        lambda: {"pfx": b64(_me().pfx())},
+        lambda: {"pfx": b64(_me().pkcs12(PASSWORD))},
         [("password", "is required: the .pfx file is password-protected")],
     ),
     (
@@ -448,7 +393,7 @@ CERTIFICATE_REJECTIONS: list[tuple[str, Callable[[], dict[str, object]], list[tu
     ("pfx not text", lambda: {"pfx": 12}, [("pfx", "must be a base64 string, not a number")]),
     (
         "pfx without key",
-        lambda: {"pfx": b64(_me().pfx(with_key=False)), "password": PASSWORD},
+        lambda: {"pfx": b64(_me().pkcs12(PASSWORD, with_key=False)), "password": PASSWORD},
         [("pfx", "contains no private key")],
     ),
 ]
@@ -463,18 +408,13 @@ def test_certificate_rejects(case: str, raw: Callable[[], dict[str, object]], ex
 
 def test_expired_certificate_is_accepted_with_its_expiry() -> None:
     """Whether an expired certificate may be used is for the caller to decide; the date is kept."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("old"))
-        .issuer_name(_name("old"))
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
-        .not_valid_after(datetime(2001, 1, 1, tzinfo=UTC))
-        .sign(key, hashes.SHA256())
+    old = issue_certificate(
+        "old",
+        organization=ORGANIZATION,
+        not_before=datetime(2000, 1, 1, tzinfo=UTC),
+        not_after=datetime(2001, 1, 1, tzinfo=UTC),
     )
-    parsed = parse_secret("certificate", {"pem": Identity(key, cert).cert_pem() + Identity(key, cert).key_pem()})
+    parsed = parse_secret("certificate", {"pem": old.cert_pem() + old.key_pem()})
     assert parsed.expires_at == datetime(2001, 1, 1, tzinfo=UTC)
 
 
@@ -667,7 +607,7 @@ def _every_kind() -> dict[str, tuple[ParsedSecret, list[str]]]:
     """One parsed secret per kind (and format), with the values that must never be shown."""
     me = rsa_identity()
     key_pem = me.key_pem(PASSWORD)
-    pfx = b64(me.pfx())
+    pfx = b64(me.pkcs12(PASSWORD))
     oauth = {
         "access_token": "ya29.access-token-value",
         "refresh_token": "1//refresh-token-value",

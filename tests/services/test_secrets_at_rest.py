@@ -7,51 +7,29 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import make_url, text
 
 from postroom.db.models import Tenant
 from postroom.db.schema import metadata
 from postroom.runtime import Runtime
 from postroom.services import secrets
+from postroom.testing.certificates import self_signed
 from postroom.testing.databases import backend
-
-
-def _certificate_pem() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "postroom-test")])
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode() + key_pem, key_pem
 
 
 def _stored_bytes(runtime: Runtime) -> bytes:
     url = make_url(runtime.settings.resolved_database_url)
     if backend() == "sqlite":
         with runtime.engine.connect() as conn:  # make sure nothing is only in memory
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         assert url.database
         data = b""
         for suffix in ("", "-wal"):
             path = Path(url.database + suffix)
             data += path.read_bytes() if path.exists() else b""
+        # Closing any descriptor of the file drops every POSIX lock SQLite holds on it in this
+        # process: start the pool afresh so no connection carries on without its locks.
+        runtime.engine.dispose()
         return data
     dump = []
     with runtime.engine.connect() as conn:
@@ -62,7 +40,7 @@ def _stored_bytes(runtime: Runtime) -> bytes:
 
 
 def test_no_secret_value_is_stored_in_clear(runtime: Runtime, tenant: Tenant) -> None:
-    cert_pem, key_pem = _certificate_pem()
+    cert_pem, key_pem = self_signed("postroom-test", days=30)
     key_body = "".join(key_pem.splitlines()[1:-1])[:40]
     values = {
         "basic": {"username": "anna.user", "password": "Correct-Horse-Battery-7731"},
@@ -71,7 +49,7 @@ def test_no_secret_value_is_stored_in_clear(runtime: Runtime, tenant: Tenant) ->
             "refresh_token": "1//REFRESH-TOKEN-9a8b7c",
             "account": "anna@example.com",
         },
-        "certificate": {"pem": cert_pem},
+        "certificate": {"pem": cert_pem + key_pem},
         "google-service-account": {
             "json": {
                 "type": "service_account",
