@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export POSTROOM_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test test-sqlite test-postgresql check format system-deps clean
+.PHONY: run test test-sqlite test-postgresql check format system-deps clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-postgresql: $(STAMP)
 
 ## Everything CI runs: checks, then the whole suite on SQLite and on PostgreSQL.
 test: system-deps check test-sqlite test-postgresql
+
+## Benchmark the IMAP sync against mbsync and offlineimap3 (bench/sync_vs_peers.py; not a test).
+bench: $(STAMP)
+	$(BIN)/python bench/sync_vs_peers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
