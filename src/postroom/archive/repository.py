@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from postroom.db.archive import ArchiveFolder, ArchiveMailbox, FolderEntry, Message
+from postroom.db.types import utcnow
 from postroom.domain.message import MessageMetadata
 from postroom.domain.naming import name_key
 from postroom.errors import NotFound
@@ -99,18 +100,41 @@ def rename_folder(session: Session, folder: ArchiveFolder, new_parts: tuple[str,
     return folder
 
 
-def insert_message(
-    session: Session, tenant_id: str, sha256: str, size: int, stored_size: int, meta: MessageMetadata
-) -> int:
-    """The id of the message with this content, inserting it if the tenant does not have it yet.
+def insert_messages(
+    session: Session, tenant_id: str, items: list[tuple[str, int, int, MessageMetadata]]
+) -> dict[str, int]:
+    """The ids of messages with these contents (sha256, size, stored size, metadata), inserting
+    those the tenant does not have yet, in three statements for the whole batch.
 
     Safe when several workers archive the same content at once: the insert is ``ON CONFLICT DO
-    NOTHING`` on (tenant, sha256), then the row is read back.
+    NOTHING`` on (tenant, sha256), then the rows are read back.
     """
-    existing = session.scalar(select(Message.id).where(Message.tenant_id == tenant_id, Message.sha256 == sha256))
-    if existing is not None:
-        return existing
-    values: dict[str, Any] = {
+    shas = list(dict.fromkeys(sha for sha, *_rest in items))
+    by_sha = _message_ids(session, tenant_id, shas)
+    new: dict[str, dict[str, Any]] = {}
+    for sha256, size, stored_size, meta in items:
+        if sha256 not in by_sha and sha256 not in new:
+            new[sha256] = _message_values(tenant_id, sha256, size, stored_size, meta)
+    if new:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(Message).on_conflict_do_nothing(index_elements=["tenant_id", "sha256"])
+        session.execute(statement, list(new.values()))
+        by_sha.update(_message_ids(session, tenant_id, list(new)))
+    return by_sha
+
+
+def _message_ids(session: Session, tenant_id: str, shas: list[str]) -> dict[str, int]:
+    if not shas:
+        return {}
+    rows = session.execute(
+        select(Message.sha256, Message.id).where(Message.tenant_id == tenant_id, Message.sha256.in_(shas))
+    ).all()
+    return {row[0]: row[1] for row in rows}
+
+
+def _message_values(tenant_id: str, sha256: str, size: int, stored_size: int, meta: MessageMetadata) -> dict[str, Any]:
+    return {
         "tenant_id": tenant_id,
         "sha256": sha256,
         "size": size,
@@ -123,13 +147,8 @@ def insert_message(
         "internet_message_id": meta.message_id[:998] if meta.message_id else None,
         "has_attachments": meta.has_attachments,
         "details": meta.to_dict(),
+        "created_at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(Message).values(**values).on_conflict_do_nothing(index_elements=["tenant_id", "sha256"]))
-    found = session.scalar(select(Message.id).where(Message.tenant_id == tenant_id, Message.sha256 == sha256))
-    assert found is not None
-    return found
 
 
 def recognition_text(message_id: str | None, size: int | None, internal_date: datetime | None) -> str | None:

@@ -28,15 +28,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from postroom.archive.blobstore import BlobStore
-from postroom.archive.repository import folder_for, insert_message, recognition_text, rename_folder
+from postroom.archive.repository import folder_for, insert_messages, recognition_text, rename_folder
 from postroom.db.archive import ArchiveFolder, FolderEntry, Message, SyncFolderState
 from postroom.db.types import utcnow
 from postroom.domain.delete_policy import DeletePolicy, DeleteWhen
-from postroom.domain.message import extract_metadata
+from postroom.domain.message import MessageMetadata, extract_metadata
 from postroom.domain.process import Severity
 from postroom.errors import PostroomError, SourceError
 from postroom.sources.base import FolderChanges, MailSource, RemoteMessage, SourceFolder
@@ -289,14 +289,14 @@ class SyncEngine:
         to_fetch = self._link_recognised(job, folder, changes.new, counts)
         total, done = len(changes.new), len(changes.new) - len(to_fetch)
         self.observer.progress(folder.path, done, total, 0)
-        batch: list[tuple[RemoteMessage, str, int, int, bytes]] = []
+        batch: list[tuple[RemoteMessage, str, int, int, MessageMetadata]] = []
         batch_size = 0
         fetched: set[str] = set()
         try:
             for message, raw in source.fetch(folder.source, to_fetch):
                 fetched.add(message.id)
                 ref = self.blobs.put(job.tenant_id, raw)
-                batch.append((message, ref.sha256, ref.size, ref.stored_size, raw))
+                batch.append((message, ref.sha256, ref.size, ref.stored_size, extract_metadata(raw)))
                 batch_size += len(raw)
                 if len(batch) >= self.batch_messages or batch_size >= self.batch_bytes:
                     done += self._commit_batch(job, folder, batch, counts)
@@ -361,32 +361,40 @@ class SyncEngine:
         self,
         job: SyncJob,
         folder: _Folder,
-        batch: list[tuple[RemoteMessage, str, int, int, bytes]],
+        batch: list[tuple[RemoteMessage, str, int, int, MessageMetadata]],
         counts: FolderCounts,
     ) -> int:
         self.blobs.sync()  # blobs durable before the rows that point at them
         self.fault("after-blobs")
         with self.sessions() as session, session.begin():
-            for message, sha256, size, stored_size, raw in batch:
-                message_row = insert_message(session, job.tenant_id, sha256, size, stored_size, extract_metadata(raw))
-                exists = session.scalar(
-                    select(FolderEntry.id).where(
-                        FolderEntry.folder_id == folder.archive_id, FolderEntry.source_id == message.id
+            ids = insert_messages(
+                session, job.tenant_id, [(sha, size, stored, meta) for _m, sha, size, stored, meta in batch]
+            )
+            listed = set(
+                session.scalars(
+                    select(FolderEntry.source_id).where(
+                        FolderEntry.folder_id == folder.archive_id,
+                        FolderEntry.source_id.in_([message.id for message, *_rest in batch]),
                     )
                 )
-                if exists is None:
-                    session.add(
-                        FolderEntry(
-                            folder_id=folder.archive_id,
-                            message_id=message_row,
-                            source_id=message.id,
-                            flags=sorted(message.flags),
-                            internal_date=message.internal_date,
-                            recognition=recognition_text(message.message_id, message.size, message.internal_date),
-                        )
-                    )
-                counts.new += 1
-                counts.bytes += size
+            )
+            rows = [
+                {
+                    "folder_id": folder.archive_id,
+                    "message_id": ids[sha256],
+                    "source_id": message.id,
+                    "flags": sorted(message.flags),
+                    "internal_date": message.internal_date,
+                    "recognition": recognition_text(message.message_id, message.size, message.internal_date),
+                    "archived_at": self.clock(),
+                }
+                for message, sha256, _size, _stored, _meta in batch
+                if message.id not in listed
+            ]
+            if rows:
+                session.execute(insert(FolderEntry), rows)
+        counts.new += len(batch)
+        counts.bytes += sum(size for _m, _sha, size, _stored, _meta in batch)
         self.fault("after-commit")
         return len(batch)
 
