@@ -24,6 +24,7 @@ completed by the next run with nothing lost and nothing twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -31,7 +32,7 @@ from typing import Protocol
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from postroom.archive.blobstore import BlobStore
+from postroom.archive.blobstore import BlobRef, BlobStore
 from postroom.archive.repository import folder_for, insert_messages, recognition_text, rename_folder
 from postroom.db.archive import ArchiveFolder, FolderEntry, Message, SyncFolderState
 from postroom.db.types import utcnow
@@ -114,6 +115,7 @@ class SyncEngine:
         *,
         batch_bytes: int = 16 << 20,
         batch_messages: int = 200,
+        put_threads: int = 4,
         clock: Callable[[], datetime] = utcnow,
         fault: Callable[[str], None] | None = None,
     ) -> None:
@@ -122,6 +124,7 @@ class SyncEngine:
         self.observer = observer
         self.batch_bytes = batch_bytes
         self.batch_messages = batch_messages
+        self.put_threads = put_threads
         self.clock = clock
         self.fault = fault or (lambda _point: None)  # tests inject crashes at named points
 
@@ -289,23 +292,33 @@ class SyncEngine:
         to_fetch = self._link_recognised(job, folder, changes.new, counts)
         total, done = len(changes.new), len(changes.new) - len(to_fetch)
         self.observer.progress(folder.path, done, total, 0)
-        batch: list[tuple[RemoteMessage, str, int, int, MessageMetadata]] = []
-        batch_size = 0
+        pending: list[tuple[RemoteMessage, Future[BlobRef], MessageMetadata]] = []
+        pending_size = 0
         fetched: set[str] = set()
+
+        def commit_pending() -> int:
+            # every put must be finished (and then synced) before the rows that point at them commit
+            batch = [(m, f.result(), meta) for m, f, meta in pending]
+            rows = [(m, ref.sha256, ref.size, ref.stored_size, meta) for m, ref, meta in batch]
+            pending.clear()
+            return self._commit_batch(job, folder, rows, counts)
+
         try:
-            for message, raw in source.fetch(folder.source, to_fetch):
-                fetched.add(message.id)
-                ref = self.blobs.put(job.tenant_id, raw)
-                batch.append((message, ref.sha256, ref.size, ref.stored_size, extract_metadata(raw)))
-                batch_size += len(raw)
-                if len(batch) >= self.batch_messages or batch_size >= self.batch_bytes:
-                    done += self._commit_batch(job, folder, batch, counts)
+            # Hashing, compressing and fsyncing release the GIL: blobs are written by a few threads
+            # while the next messages arrive and their metadata is read on this one.
+            with ThreadPoolExecutor(self.put_threads, thread_name_prefix="blob-put") as pool:
+                for message, raw in source.fetch(folder.source, to_fetch):
+                    fetched.add(message.id)
+                    pending.append((message, pool.submit(self.blobs.put, job.tenant_id, raw), extract_metadata(raw)))
+                    pending_size += len(raw)
+                    if len(pending) >= self.batch_messages or pending_size >= self.batch_bytes:
+                        done += commit_pending()
+                        pending_size = 0
+                        self.observer.progress(folder.path, done, total, counts.bytes)
+                        self._check_cancel()
+                if pending:
+                    done += commit_pending()
                     self.observer.progress(folder.path, done, total, counts.bytes)
-                    batch, batch_size = [], 0
-                    self._check_cancel()
-            if batch:
-                done += self._commit_batch(job, folder, batch, counts)
-                self.observer.progress(folder.path, done, total, counts.bytes)
         except SourceError as exc:
             counts.failed += len(to_fetch) - len(fetched)
             self.observer.log(Severity.ERROR, f"folder {folder.path!r}: {exc}; the rest is fetched next run")
