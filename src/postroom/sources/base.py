@@ -37,7 +37,7 @@ class SourceFolder:
     identity: str | None = None  # survives a rename where the system allows telling (IMAP: UIDVALIDITY)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a full listing holds one per message: keep them small
 class RemoteMessage:
     """A message as listed in a source folder, before its bytes are fetched."""
 
