@@ -86,7 +86,13 @@ def prepare_run(runtime: Runtime, tenant_id: str, profile_key: str, *, dry_run_d
         profile = get_profile(session, tenant_id, profile_key)
         settings = settings_of(profile)
         if settings.mode is Mode.MULTIPLE:
-            raise InvalidInput(FieldError("mode", "running multiple-mailbox profiles arrives with directory services"))
+            raise InvalidInput(
+                FieldError(
+                    "mode",
+                    "this profile synchronizes multiple mailboxes, which needs directory services "
+                    "(not available yet); use a single-mailbox profile per mailbox for now",
+                )
+            )
         if settings.mailbox is None:
             raise InvalidInput(FieldError("mailbox", "the profile has no mailbox yet"))
         secret_row = session.get(Secret, settings.secret_id) if settings.secret_id else None
@@ -96,7 +102,7 @@ def prepare_run(runtime: Runtime, tenant_id: str, profile_key: str, *, dry_run_d
         child = processes.start_process(
             session, tenant_id, ProcessType.MAILBOX_SYNC, configuration_id=profile.id, parent=parent
         )
-        source_name = f"{settings.server_name}" if settings.server_name else settings.type.label
+        source_name = settings.server_name or settings.type.label
         processes.log(session, child, Severity.INFO, f"synchronizing {settings.mailbox} from {source_name}")
         job = SyncJob(tenant_id, profile.id, mailbox.id, settings.delete_policy, dry_run_delete)
         return PreparedRun(parent.request_id, parent.id, child.id, job, settings, secret)

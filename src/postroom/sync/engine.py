@@ -23,7 +23,7 @@ completed by the next run with nothing lost and nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -345,7 +345,7 @@ class SyncEngine:
         linked: set[str] = set()
         with self.sessions() as session, session.begin():
             rows = session.execute(
-                select(FolderEntry, ArchiveFolder.mailbox_id)
+                select(FolderEntry)
                 .join(ArchiveFolder, ArchiveFolder.id == FolderEntry.folder_id)
                 .where(
                     ArchiveFolder.mailbox_id == job.mailbox_id,
@@ -355,8 +355,8 @@ class SyncEngine:
                     | ((FolderEntry.folder_id == folder.archive_id) & FolderEntry.source_id.is_(None)),
                 )
                 .order_by(FolderEntry.id)
-            ).all()
-            for entry, _mailbox in rows:
+            ).scalars()
+            for entry in rows:
                 message = keyed.get(entry.recognition)
                 if message is None or message.id in linked:
                     continue
@@ -476,8 +476,3 @@ class SyncEngine:
                 f"folder {folder.path!r}: {len(verified) - len(removed)} message(s) were not removed by the "
                 "server (without UIDPLUS Postroom never expunges messages others flagged \\Deleted)",
             )
-
-
-def summarise(report: MailboxReport) -> Iterable[str]:
-    for path, counts in report.folders.items():
-        yield f"{path}: {counts.summary()}"
