@@ -12,6 +12,9 @@ The tree, with what each means to the person who sees it::
     ├── NotAuthenticated             no valid credentials (wrong password, unknown or revoked token)
     ├── ConfigurationError           settings or the data directory are unusable
     ├── SecretError                  a secret cannot be decrypted or parsed (wrong key, corrupt data)
+    ├── BlobStoreError               an archived message's bytes cannot be written or read
+    │   ├── BlobMissing (+NotFound)  no blob with this hash in the tenant's archive
+    │   └── BlobCorrupt              the blob no longer hashes to its name
     └── SourceError                  a mail system failed or refused: which step, and its raw answer
         └── SourceAuthFailed         the mail system rejected the credentials
 
@@ -105,3 +108,26 @@ class SourceError(PostroomError):
 
 class SourceAuthFailed(SourceError):
     """The mail system rejected the credentials: check the profile's secret."""
+
+
+class BlobStoreError(PostroomError):
+    """A blob cannot be written or read (disk full, permissions, I/O error) or is damaged."""
+
+
+class BlobMissing(NotFound, BlobStoreError):
+    """No blob with this hash exists in this tenant's archive."""
+
+    def __init__(self, tenant_id: str, sha256: str) -> None:
+        self.tenant_id = tenant_id
+        super().__init__("archived message blob", sha256)
+
+
+class BlobCorrupt(BlobStoreError):
+    """The stored blob no longer decompresses to content with the hash it is named by."""
+
+    def __init__(self, tenant_id: str, sha256: str, reason: str, path: str = "") -> None:
+        self.tenant_id = tenant_id
+        self.sha256 = sha256
+        self.reason = reason
+        where = f" ({path})" if path else ""
+        super().__init__(f"archived message blob {sha256} is corrupt: {reason}{where}")

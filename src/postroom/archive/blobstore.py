@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import zstandard
 
-from postroom.errors import FieldError, InvalidInput, NotFound, PostroomError
+from postroom.errors import BlobCorrupt, BlobMissing, BlobStoreError, FieldError, InvalidInput
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -69,29 +69,6 @@ _FRAME_HEADER_MAX = 18
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _DURABLE_LIMIT = 50_000  # paths remembered as durable: ~7 MB at most
-
-
-class BlobStoreError(PostroomError):
-    """A blob cannot be written or read (disk full, permissions, I/O error) or is damaged."""
-
-
-class BlobMissing(NotFound, BlobStoreError):
-    """No blob with this hash exists in this tenant's archive."""
-
-    def __init__(self, tenant_id: str, sha256: str) -> None:
-        self.tenant_id = tenant_id
-        super().__init__("archived message blob", sha256)
-
-
-class BlobCorrupt(BlobStoreError):
-    """The stored blob no longer decompresses to content with the hash it is named by."""
-
-    def __init__(self, tenant_id: str, sha256: str, reason: str, path: str = "") -> None:
-        self.tenant_id = tenant_id
-        self.sha256 = sha256
-        self.reason = reason
-        where = f" ({path})" if path else ""
-        super().__init__(f"archived message blob {sha256} is corrupt: {reason}{where}")
 
 
 @dataclass(frozen=True)

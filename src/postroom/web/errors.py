@@ -11,9 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from postroom.archive.blobstore import BlobStoreError
 from postroom.errors import (
     AccessDenied,
+    BlobStoreError,
     ConfigurationError,
     Conflict,
     InvalidInput,
