@@ -1,0 +1,1 @@
+"""Where filed messages are written: local folders now, remote storage later."""

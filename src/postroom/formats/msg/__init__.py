@@ -1,0 +1,1 @@
+"""The Outlook ``.msg`` writer: a Compound File ([MS-CFB]) holding [MS-OXMSG] properties."""
