@@ -81,4 +81,9 @@ class MailSource(Protocol):
         """Remove exactly these messages from the source folder; return the ids really removed."""
         ...
 
+    def fork(self) -> MailSource:
+        """Another, independent connection to the same mailbox, so folders can be fetched in
+        parallel; the caller closes it. Raises ``SourceError`` when the server refuses one more."""
+        ...
+
     def close(self) -> None: ...

@@ -226,6 +226,11 @@ class ImapSource:
             with contextlib.suppress(IMAPClientError, OSError):
                 client.shutdown()
 
+    def fork(self) -> ImapSource:
+        """A second connection with the same settings (servers limit connections per user: Dovecot's
+        default is 10 per user and address)."""
+        return ImapSource(self.connection, fetch_batch_bytes=self.fetch_batch_bytes).connect()
+
     def __enter__(self) -> ImapSource:
         return self.connect() if self._client is None else self
 

@@ -23,13 +23,15 @@ completed by the next run with nothing lost and nothing twice.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from postroom.archive.blobstore import BlobRef, BlobStore
@@ -116,6 +118,7 @@ class SyncEngine:
         batch_bytes: int = 16 << 20,
         batch_messages: int = 200,
         put_threads: int = 4,
+        connections: int = 3,
         clock: Callable[[], datetime] = utcnow,
         fault: Callable[[str], None] | None = None,
     ) -> None:
@@ -125,6 +128,7 @@ class SyncEngine:
         self.batch_bytes = batch_bytes
         self.batch_messages = batch_messages
         self.put_threads = put_threads
+        self.connections = max(1, connections)  # folders fetched at once, each on its own connection
         self.clock = clock
         self.fault = fault or (lambda _point: None)  # tests inject crashes at named points
 
@@ -135,9 +139,10 @@ class SyncEngine:
             self._check_cancel()
             folder.changes = source.changes(folder.source, self._cursor(folder))
             self._apply_changes(job, folder, report)
-        for folder in folders:
-            self._check_cancel()
-            self._store_new(source, job, folder, report)
+        # Hashing, compressing and fsyncing release the GIL: blobs are written by a few threads
+        # shared by all folders while the next messages arrive.
+        with ThreadPoolExecutor(self.put_threads, thread_name_prefix="blob-put") as puts:
+            self._store_all(source, job, [f for f in folders if f.changes and f.changes.new], report, puts)
         if job.delete_policy.when is not DeleteWhen.NEVER:
             for folder in folders:
                 self._check_cancel()
@@ -283,7 +288,75 @@ class SyncEngine:
 
     # --- phase 3: messages ---------------------------------------------------------------------
 
-    def _store_new(self, source: MailSource, job: SyncJob, folder: _Folder, report: MailboxReport) -> None:
+    def _store_all(
+        self, source: MailSource, job: SyncJob, busy: list[_Folder], report: MailboxReport, puts: ThreadPoolExecutor
+    ) -> None:
+        """Fetch the new messages of ``busy`` folders, several folders at once on their own connections.
+
+        The server streams one folder while another folder's messages are hashed, compressed and
+        committed; the largest folders start first so that one big folder does not run alone at the end.
+        """
+        if self.connections == 1 or len(busy) <= 1:
+            for folder in busy:
+                self._check_cancel()
+                self._store_new(source, job, folder, report, puts)
+            return
+        busy = sorted(busy, key=lambda f: -sum(m.size or 0 for m in f.changes.new) if f.changes else 0)
+        idle: queue.SimpleQueue[MailSource] = queue.SimpleQueue()
+        idle.put(source)
+        forks: list[MailSource] = []
+        refused = threading.Event()  # the server took no more connections: share the ones open
+        lock = threading.Lock()
+
+        def connection() -> MailSource:
+            with lock:
+                may_fork = not refused.is_set() and len(forks) + 1 < self.connections
+            if may_fork:
+                try:
+                    return idle.get_nowait()
+                except queue.Empty:
+                    pass
+                try:
+                    fork = source.fork()
+                except SourceError as exc:
+                    with lock:
+                        first, _ = not refused.is_set(), refused.set()
+                    if first:
+                        self.observer.log(Severity.INFO, f"fetching folders one connection at a time: {exc}")
+                else:
+                    with lock:
+                        forks.append(fork)
+                    return fork
+            return idle.get()
+
+        def work(folder: _Folder) -> None:
+            self._check_cancel()
+            connected = connection()
+            try:
+                self._store_new(connected, job, folder, report, puts)
+            finally:
+                idle.put(connected)
+
+        try:
+            with ThreadPoolExecutor(min(self.connections, len(busy)), thread_name_prefix="folder") as pool:
+                futures = [pool.submit(work, folder) for folder in busy]
+                wait(futures, return_when=FIRST_EXCEPTION)
+                for future in futures:
+                    future.cancel()  # after an error (a cancel, a crash) start no other folder
+                for future in futures:
+                    if not future.cancelled():
+                        future.result()  # the first error, if any, leaves here
+        finally:
+            for fork in forks:
+                fork.close()
+
+    def _put(self, tenant_id: str, raw: bytes) -> tuple[BlobRef, MessageMetadata]:
+        """Store the bytes and read their metadata, on a blob-put thread."""
+        return self.blobs.put(tenant_id, raw), extract_metadata(raw)
+
+    def _store_new(
+        self, source: MailSource, job: SyncJob, folder: _Folder, report: MailboxReport, puts: ThreadPoolExecutor
+    ) -> None:
         changes = folder.changes
         assert changes is not None
         if not changes.new:
@@ -292,33 +365,33 @@ class SyncEngine:
         to_fetch = self._link_recognised(job, folder, changes.new, counts)
         total, done = len(changes.new), len(changes.new) - len(to_fetch)
         self.observer.progress(folder.path, done, total, 0)
-        pending: list[tuple[RemoteMessage, Future[BlobRef], MessageMetadata]] = []
+        pending: list[tuple[RemoteMessage, Future[tuple[BlobRef, MessageMetadata]]]] = []
         pending_size = 0
         fetched: set[str] = set()
 
         def commit_pending() -> int:
             # every put must be finished (and then synced) before the rows that point at them commit
-            batch = [(m, f.result(), meta) for m, f, meta in pending]
-            rows = [(m, ref.sha256, ref.size, ref.stored_size, meta) for m, ref, meta in batch]
+            rows = []
+            for message, future in pending:
+                ref, meta = future.result()
+                rows.append((message, ref.sha256, ref.size, ref.stored_size, meta))
             pending.clear()
             return self._commit_batch(job, folder, rows, counts)
 
         try:
-            # Hashing, compressing and fsyncing release the GIL: blobs are written by a few threads
-            # while the next messages arrive and their metadata is read on this one.
-            with ThreadPoolExecutor(self.put_threads, thread_name_prefix="blob-put") as pool:
-                for message, raw in source.fetch(folder.source, to_fetch):
-                    fetched.add(message.id)
-                    pending.append((message, pool.submit(self.blobs.put, job.tenant_id, raw), extract_metadata(raw)))
-                    pending_size += len(raw)
-                    if len(pending) >= self.batch_messages or pending_size >= self.batch_bytes:
-                        done += commit_pending()
-                        pending_size = 0
-                        self.observer.progress(folder.path, done, total, counts.bytes)
-                        self._check_cancel()
-                if pending:
+            for message, raw in source.fetch(folder.source, to_fetch):
+                fetched.add(message.id)
+                pending.append((message, puts.submit(self._put, job.tenant_id, raw)))
+                pending_size += len(raw)
+                del raw  # held by the put until it is stored
+                if len(pending) >= self.batch_messages or pending_size >= self.batch_bytes:
                     done += commit_pending()
+                    pending_size = 0
                     self.observer.progress(folder.path, done, total, counts.bytes)
+                    self._check_cancel()
+            if pending:
+                done += commit_pending()
+                self.observer.progress(folder.path, done, total, counts.bytes)
         except SourceError as exc:
             counts.failed += len(to_fetch) - len(fetched)
             self.observer.log(Severity.ERROR, f"folder {folder.path!r}: {exc}; the rest is fetched next run")
@@ -343,28 +416,39 @@ class SyncEngine:
         if not keyed:
             return new
         linked: set[str] = set()
+        # An entry may claim only while it is still unclaimed: folders are stored in parallel, and
+        # a message copied into two folders must not be claimed by both (one would lose its entry).
+        claimable = (FolderEntry.vanished_at.is_not(None)) | (
+            (FolderEntry.folder_id == folder.archive_id) & FolderEntry.source_id.is_(None)
+        )
         with self.sessions() as session, session.begin():
             rows = session.execute(
-                select(FolderEntry)
+                select(FolderEntry.id, FolderEntry.folder_id, FolderEntry.vanished_at, FolderEntry.recognition)
                 .join(ArchiveFolder, ArchiveFolder.id == FolderEntry.folder_id)
                 .where(
                     ArchiveFolder.mailbox_id == job.mailbox_id,
                     FolderEntry.recognition.in_(list(keyed)),
                     FolderEntry.deleted_in_source_at.is_(None),
-                    (FolderEntry.vanished_at.is_not(None))
-                    | ((FolderEntry.folder_id == folder.archive_id) & FolderEntry.source_id.is_(None)),
+                    claimable,
                 )
                 .order_by(FolderEntry.id)
-            ).scalars()
-            for entry in rows:
-                message = keyed.get(entry.recognition)
+            ).all()
+            for entry_id, folder_id, vanished_at, recognition in rows:
+                message = keyed.get(recognition)
                 if message is None or message.id in linked:
                     continue
-                moved = entry.folder_id != folder.archive_id or entry.vanished_at is not None
-                entry.folder_id, entry.source_id, entry.vanished_at = folder.archive_id, message.id, None
-                entry.flags = sorted(message.flags)
+                claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                    update(FolderEntry)
+                    .where(FolderEntry.id == entry_id, FolderEntry.deleted_in_source_at.is_(None), claimable)
+                    .values(
+                        folder_id=folder.archive_id, source_id=message.id, vanished_at=None, flags=sorted(message.flags)
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount != 1:  # taken meanwhile by another folder: fetch instead
+                    continue
                 linked.add(message.id)
-                if moved:
+                if folder_id != folder.archive_id or vanished_at is not None:
                     counts.moved += 1
                 else:
                     counts.relinked += 1

@@ -163,6 +163,7 @@ class Dovecot:
         move: bool = True,
         untrusted_certificate: bool = False,
         record_sessions: bool = False,
+        max_connections: int = 100,
     ) -> None:
         self.separator = separator
         self.condstore_qresync = condstore_qresync
@@ -170,6 +171,7 @@ class Dovecot:
         self.move = move
         self.untrusted_certificate = untrusted_certificate
         self.record_sessions = record_sessions
+        self.max_connections = max_connections  # per user and client address (mail_max_userip_connections)
         self._system_users = _current_system_users()
         self._users: dict[str, str] = {}
         self._users_lock = threading.Lock()
@@ -344,6 +346,15 @@ class Dovecot:
                 timed.append((float(stamp), path.name, index, data))
         return [data for *_, data in sorted(timed)]
 
+    def session_lines(self, user: str) -> list[list[bytes]]:
+        """The lines ``user``'s clients sent, one list per IMAP session (``record_sessions=True``)."""
+        if not self.record_sessions:
+            raise DovecotError("start Dovecot with record_sessions=True to record client lines")
+        sessions = []
+        for path in sorted((self._home(user) / "rawlog").glob("*.in")):
+            sessions.append([line.partition(b" ")[2] for line in path.read_bytes().splitlines(keepends=True)])
+        return sessions
+
     def doveadm(self, *args: str) -> str:
         """Run ``doveadm`` against this server; return its output.
 
@@ -445,6 +456,7 @@ class Dovecot:
             separator=self.separator,
             capability=imap_capability(condstore_qresync=self.condstore_qresync, uidplus=self.uidplus, move=self.move),
             record_sessions=self.record_sessions,
+            max_connections=self.max_connections,
         )
 
     def _launch(self, binary: str, directory: Path) -> str | None:

@@ -64,6 +64,7 @@ def render_config(
     separator: str,
     capability: str,
     record_sessions: bool,
+    max_connections: int = 100,
 ) -> str:
     """The config of a server whose files live in ``directory`` (a path without spaces or quotes)."""
     rawlog_dir = "%h/rawlog" if record_sessions else ""
@@ -89,7 +90,7 @@ last_valid_gid = {users.mail_gid}
 mail_location = maildir:~/Maildir:LAYOUT=fs:DIRNAME={MAILDIR_DIRNAME}
 # Throwaway data: skip fsync so loading a large corpus is fast.
 mail_fsync = never
-mail_max_userip_connections = 100
+mail_max_userip_connections = {max_connections}
 rawlog_dir = {rawlog_dir}
 imap_client_workarounds =
 imap_capability = {capability}
