@@ -6,8 +6,10 @@ Change tracking per folder, cheapest first:
   MESSAGES and HIGHESTMODSEQ means nothing to do.
 * New mail is ``UID SEARCH UID last+1:*``, described by one ``UID FETCH`` of size, internal date,
   flags and the Message-ID header (enough to recognise a moved message without downloading it).
-* Changed flags come from ``CHANGEDSINCE`` (CONDSTORE) when the server has it.
-* Expunged mail is found by diffing the folder's UID set, and only when MESSAGES says that some
+* With QRESYNC (RFC 7162) the ``SELECT`` itself answers which known messages vanished and whose
+  flags changed, in the same round trip.
+* Without it, changed flags come from a ``MODSEQ`` search (CONDSTORE) when the server has it, and
+  expunged mail is found by diffing the folder's UID set, only when MESSAGES says that some
   message went away.
 * A different UIDVALIDITY voids the cursor: the whole folder is listed again and the engine
   re-links what it already has.
@@ -33,7 +35,7 @@ from typing import Any
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imap_utf7 import decode as decode_utf7
-from imapclient.response_parser import parse_response
+from imapclient.response_parser import parse_fetch_response, parse_response
 
 from postroom import __version__
 from postroom.domain.message import normalise_message_id
@@ -123,6 +125,18 @@ def _flags(value: Any) -> frozenset[str]:
     return frozenset(_text(flag) for flag in value or ()) - {"\\Recent"}
 
 
+def _uid_set(text: str) -> set[int]:
+    """``1,4:6`` → {1, 4, 5, 6}; ranges may be written high:low (RFC 3501 sequence-set)."""
+    uids: set[int] = set()
+    for part in text.strip().split(","):
+        low, _, high = part.strip().partition(":")
+        if not low:
+            continue
+        first, last = int(low), int(high or low)
+        uids.update(range(min(first, last), max(first, last) + 1))
+    return uids
+
+
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
@@ -182,8 +196,10 @@ class ImapSource:
             self.capabilities = frozenset(_text(cap).upper() for cap in client.capabilities())
             if "ID" in self.capabilities:
                 client.id_({"name": "Postroom", "version": __version__})
-            if "CONDSTORE" in self.capabilities and "ENABLE" in self.capabilities:
-                client.enable("CONDSTORE")
+            if "ENABLE" in self.capabilities:  # QRESYNC implies CONDSTORE (RFC 7162 3.2.3)
+                wanted = [ext for ext in ("QRESYNC", "CONDSTORE") if ext in self.capabilities]
+                if wanted:
+                    client.enable(wanted[0])
         except BaseException:
             self.close()
             raise
@@ -357,13 +373,24 @@ class ImapSource:
         return FolderChanges(cursor=fresh, reset=reset, new=self._describe(uids), present={str(u) for u in uids})
 
     def _incremental(self, folder: SourceFolder, cursor: Cursor, fresh: Cursor) -> FolderChanges:
-        self._select(folder.key)
         last_uid = int(cursor.get("last_uid", 0))
+        old_modseq = cursor.get("modseq")
+        qresync = self._qresync_ready(cursor, fresh) and last_uid > 0
+        if qresync:  # RFC 7162: the SELECT itself answers what vanished and whose flags changed
+            vanished, flags = self._call(
+                "list", f"changes in {folder.key!r}", self._qresync_select, folder.key, cursor, last_uid
+            )
+            self._selected = (folder.key, False)
+        else:
+            self._select(folder.key)
         found = self._call("list", f"new mail in {folder.key!r}", "search", ["UID", f"{last_uid + 1}:*"])
         new_uids = sorted(u for u in found if u > last_uid)  # "n:*" always includes the highest UID
         changes = FolderChanges(cursor={**fresh, "last_uid": max([last_uid, *new_uids])})
         changes.new = self._describe(new_uids)
-        old_modseq = cursor.get("modseq")
+        if qresync:
+            changes.vanished = {str(uid) for uid in vanished}
+            changes.flag_changes = {str(uid): value for uid, value in flags.items() if uid not in vanished}
+            return changes
         if old_modseq and fresh.get("modseq") and fresh["modseq"] != old_modseq and last_uid:
             criteria = ["UID", f"1:{last_uid}", "MODSEQ", str(int(old_modseq) + 1)]
             touched = sorted(self._call("list", f"changed mail in {folder.key!r}", "search", criteria))
@@ -375,6 +402,40 @@ class ImapSource:
             uids = self._call("list", f"listing {folder.key!r}", "search", "ALL")
             changes.present = {str(u) for u in uids}
         return changes
+
+    def _qresync_ready(self, cursor: Cursor, fresh: Cursor) -> bool:
+        return bool("QRESYNC" in self.capabilities and cursor.get("modseq") and fresh.get("modseq"))
+
+    def _qresync_select(
+        self, client: Any, name: str, cursor: Cursor, last_uid: int
+    ) -> tuple[set[int], dict[int, frozenset[str]]]:
+        """``EXAMINE name (QRESYNC (uidvalidity modseq 1:last_uid))``: the UIDs that vanished and the
+        new flags of known messages changed since ``modseq``.
+
+        imapclient's select_folder takes no parameters, so the command goes through imaplib, whose
+        SELECT bookkeeping is repeated here; the FETCH lines are parsed with imapclient's parser.
+        """
+        imap = client._imap
+        imap.untagged_responses = {}
+        imap.is_readonly = True
+        qresync = f"(QRESYNC ({int(cursor['uidvalidity'])} {int(cursor['modseq'])} 1:{last_uid}))"
+        typ, data = imap._simple_command("EXAMINE", client._normalise_folder(name), qresync)
+        if typ != "OK":
+            imap.state = "AUTH"
+            raise IMAPClientError(f"EXAMINE with QRESYNC failed: {_text(data[-1] if data else typ)}")
+        imap.state = "SELECTED"
+        vanished: set[int] = set()
+        for line in imap.untagged_responses.pop("VANISHED", []):
+            text = _text(line)
+            if text.upper().startswith("(EARLIER)"):
+                vanished |= _uid_set(text[len("(EARLIER)") :])
+        flags: dict[int, frozenset[str]] = {}
+        fetched = [line for line in imap.untagged_responses.pop("FETCH", []) if line]
+        if fetched:
+            for uid, item in parse_fetch_response(fetched, normalise_times=False, uid_is_key=True).items():
+                if uid <= last_uid and b"FLAGS" in item:
+                    flags[uid] = _flags(item[b"FLAGS"])
+        return vanished, flags
 
     def _describe(self, uids: Sequence[int]) -> list[RemoteMessage]:
         described = []
