@@ -15,8 +15,15 @@ The tree, with what each means to the person who sees it::
     ├── BlobStoreError               an archived message's bytes cannot be written or read
     │   ├── BlobMissing (+NotFound)  no blob with this hash in the tenant's archive
     │   └── BlobCorrupt              the blob no longer hashes to its name
-    └── SourceError                  a mail system failed or refused: which step, and its raw answer
-        └── SourceAuthFailed         the mail system rejected the credentials
+    ├── SourceError                  a mail system failed or refused: which step, and its raw answer
+    │   └── SourceAuthFailed         the mail system rejected the credentials
+    └── DestinationError             a filed message cannot be written to its location: where, and why
+        ├── FolderMissing            the location's folder does not exist (it is never created)
+        ├── FolderNotWritable        no permission, or a read-only file system
+        ├── DiskFull                 no space left, quota used up, or the file too large for it
+        ├── NameTooLong              no shortening makes the name fit the file system's limits
+        ├── NameCollision            the name and its suffixed form hold files with other content
+        └── ContentMismatch          the bytes do not hash to the SHA-256 given with them
 
 The web layer maps this tree to HTTP status codes in one place (``web/errors.py``) and the
 CLI prints ``str(error)`` as one line; vendor exceptions are translated at the edge with
@@ -131,3 +138,40 @@ class BlobCorrupt(BlobStoreError):
         self.reason = reason
         where = f" ({path})" if path else ""
         super().__init__(f"archived message blob {sha256} is corrupt: {reason}{where}")
+
+
+class DestinationError(PostroomError):
+    """A filed message cannot be written to its location; ``path`` says where, ``reason`` why."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{reason}: {path}")
+
+
+class FolderMissing(DestinationError):
+    """The location's folder (or a folder on the way) does not exist or is not a folder."""
+
+
+class FolderNotWritable(DestinationError):
+    """The connector's account may not write there, or the file system is read-only."""
+
+
+class DiskFull(DestinationError):
+    """No space left on the device, the quota is used up, or the file is too large for it."""
+
+
+class NameTooLong(DestinationError):
+    """A file name cannot be made to fit the file system's limits; ``reason`` names the limit."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(path, reason)
+        self.args = (f"name too long: {reason}: {path}",)
+
+
+class NameCollision(DestinationError):
+    """Both the name and its collision-suffixed form hold files with other content."""
+
+
+class ContentMismatch(DestinationError):
+    """The bytes given do not hash to the ``content_sha256`` given with them: nothing was written."""
