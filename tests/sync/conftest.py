@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from postroom.db.archive import ArchiveFolder, ArchiveMailbox, FolderEntry, Message
 from postroom.db.models import Tenant
 from postroom.runtime import Runtime
-from postroom.services import profiles
+from postroom.services import processes, profiles
 from postroom.services import secrets as secret_service
 from postroom.services.sync import RunResult, run_profile
 from postroom.testing.dovecot import Dovecot
@@ -84,6 +84,16 @@ class Mailbox:
         for path, sha in rows:
             out.setdefault(path, []).append(self.runtime.blobs.get(self.tenant.id, sha))
         return {k: sorted(v) for k, v in out.items()}
+
+    def log_texts(self, request_id: str) -> list[str]:
+        """Every message of the run's process and its sub-processes, in order."""
+        with self.runtime.sessions() as session:
+            process = processes.get_process(session, self.tenant.id, request_id)
+            details = processes.process_to_dict(session, process, details=True)
+        texts = [m["text"] for m in details["messages"]]
+        for child in details["subprocesses"]:
+            texts += [m["text"] for m in child["messages"]]
+        return texts
 
     def stored_messages(self) -> int:
         with self.runtime.sessions() as session:

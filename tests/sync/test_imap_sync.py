@@ -11,22 +11,11 @@ from postroom.db.archive import Message
 from postroom.db.models import DirectoryService, Process
 from postroom.domain.process import ProcessStatus
 from postroom.errors import InvalidInput
-from postroom.services import processes
 from postroom.services.sync import prepare_run
 from postroom.sources.imap import ImapSource
 from postroom.sources.registry import imap_connection
 from postroom.testing.dovecot import Dovecot
 from tests.sync.conftest import Mailbox, make_message
-
-
-def log_texts(mailbox: Mailbox, request_id: str) -> list[str]:
-    with mailbox.runtime.sessions() as session:
-        process = processes.get_process(session, mailbox.tenant.id, request_id)
-        details = processes.process_to_dict(session, process, details=True)
-    texts = [m["text"] for m in details["messages"]]
-    for child in details["subprocesses"]:
-        texts += [m["text"] for m in child["messages"]]
-    return texts
 
 
 def test_full_sync_is_byte_exact_with_the_folder_tree(mailbox: Mailbox) -> None:
@@ -40,7 +29,7 @@ def test_full_sync_is_byte_exact_with_the_folder_tree(mailbox: Mailbox) -> None:
 
     result = mailbox.sync()
 
-    assert result.status is ProcessStatus.SUCCEEDED, log_texts(mailbox, result.request_id)
+    assert result.status is ProcessStatus.SUCCEEDED, mailbox.log_texts(result.request_id)
     assert mailbox.archive() == {k: v for k, v in mailbox.source().items() if v}
     counts = result.mailboxes[mailbox.address].total()
     assert counts.new == 5
@@ -131,7 +120,7 @@ def test_uidvalidity_reset_relinks_instead_of_storing_again(mailbox: Mailbox) ->
     counts = result.mailboxes[mailbox.address].total()
     assert (counts.relinked, counts.new) == (3, 0)
     assert mailbox.stored_messages() == 3
-    assert any("UIDVALIDITY" in t for t in log_texts(mailbox, result.request_id))
+    assert any("UIDVALIDITY" in t for t in mailbox.log_texts(result.request_id))
 
 
 def test_delete_immediately_removes_only_verified_archived_mail(mailbox: Mailbox) -> None:
@@ -146,7 +135,7 @@ def test_delete_immediately_removes_only_verified_archived_mail(mailbox: Mailbox
     assert result.mailboxes[mailbox.address].total().deleted_in_source == 2
     assert mailbox.source()["INBOX"] == []
     assert mailbox.stored_messages() == 2
-    assert sum(t.startswith("deleted at the source") for t in log_texts(mailbox, result.request_id)) == 2
+    assert sum(t.startswith("deleted at the source") for t in mailbox.log_texts(result.request_id)) == 2
     with mailbox.runtime.sessions() as session:  # still archived, byte for byte
         shas = session.scalars(select(Message.sha256).where(Message.tenant_id == mailbox.tenant.id)).all()
     assert sorted(mailbox.runtime.blobs.get(mailbox.tenant.id, sha) for sha in shas) == before["INBOX"]
@@ -159,14 +148,14 @@ def test_wrong_password_fails_the_process_with_the_servers_words(
     dovecot.add_user(box.user, "a-different-password")
     result = box.sync()
     assert result.status is ProcessStatus.FAILED
-    assert any("rejected the login" in t for t in log_texts(box, result.request_id))
+    assert any("rejected the login" in t for t in box.log_texts(result.request_id))
 
 
 def test_untrusted_certificate_is_refused(mailbox_factory: Callable[..., Mailbox], untrusted_dovecot: Dovecot) -> None:
     box = mailbox_factory(untrusted_dovecot)
     result = box.sync()
     assert result.status is ProcessStatus.FAILED
-    assert any("not trusted" in t for t in log_texts(box, result.request_id))
+    assert any("not trusted" in t for t in box.log_texts(result.request_id))
 
 
 def test_starttls_and_pinned_fingerprint(mailbox_factory: Callable[..., Mailbox], dovecot: Dovecot) -> None:
@@ -185,7 +174,7 @@ def test_process_log_records_the_run(mailbox: Mailbox) -> None:
     with mailbox.runtime.sessions() as session:
         parent = session.scalar(select(Process).where(Process.request_id == result.request_id))
         assert parent is not None and parent.type == "folder-sync" and parent.configuration_id == mailbox.profile_id
-    texts = log_texts(mailbox, result.request_id)
+    texts = mailbox.log_texts(result.request_id)
     assert any(t.startswith("INBOX: 1 new") for t in texts)
 
 

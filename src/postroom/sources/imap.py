@@ -222,7 +222,14 @@ class ImapSource:
             else:
                 client.login(c.username, c.password or "")
         except LoginError as exc:
-            raise SourceAuthFailed("login", f"{c.host} rejected the login of {c.username!r}", str(exc)) from exc
+            if c.oauth_token:
+                what = (
+                    f"{c.host} rejected the XOAUTH2 login of {c.username!r}: the access token may have expired "
+                    "or lack IMAP access; renew the secret's token"
+                )
+            else:
+                what = f"{c.host} rejected the login of {c.username!r}"
+            raise SourceAuthFailed("login", what, str(exc)) from exc
         except IMAPClientError as exc:
             raise SourceError("login", f"login to {c.host} failed", str(exc)) from exc
 

@@ -74,6 +74,7 @@ from postroom.testing.dovecot_config import (
     SPECIAL_USE,
     SystemUsers,
     imap_capability,
+    oauth2_config,
     render_config,
 )
 from postroom.testing.dovecot_process import STOP_TIMEOUT, _free_ports, _read_greeting, _terminate, child_pids
@@ -164,6 +165,7 @@ class Dovecot:
         untrusted_certificate: bool = False,
         record_sessions: bool = False,
         max_connections: int = 100,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         self.separator = separator
         self.condstore_qresync = condstore_qresync
@@ -172,6 +174,7 @@ class Dovecot:
         self.untrusted_certificate = untrusted_certificate
         self.record_sessions = record_sessions
         self.max_connections = max_connections  # per user and client address (mail_max_userip_connections)
+        self.oauth2_introspection_url = oauth2_introspection_url  # XOAUTH2 / OAUTHBEARER logins
         self._system_users = _current_system_users()
         self._users: dict[str, str] = {}
         self._users_lock = threading.Lock()
@@ -410,6 +413,8 @@ class Dovecot:
         issuer = CertificateAuthority.generate("Postroom untrusted CA") if self.untrusted_certificate else trusted
         cert_pem, key_pem = issuer.issue_server_certificate()
         (directory / "ca.pem").write_bytes(trusted.pem())
+        if self.oauth2_introspection_url:
+            (directory / "oauth2.conf.ext").write_text(oauth2_config(self.oauth2_introspection_url))
         (directory / "issuer-ca.pem").write_bytes(issuer.pem())
         (directory / "server.pem").write_bytes(cert_pem)
         key_path = directory / "server.key"
@@ -457,6 +462,7 @@ class Dovecot:
             capability=imap_capability(condstore_qresync=self.condstore_qresync, uidplus=self.uidplus, move=self.move),
             record_sessions=self.record_sessions,
             max_connections=self.max_connections,
+            oauth2_introspection_url=self.oauth2_introspection_url,
         )
 
     def _launch(self, binary: str, directory: Path) -> str | None:

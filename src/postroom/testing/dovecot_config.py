@@ -54,6 +54,28 @@ def imap_capability(*, condstore_qresync: bool, uidplus: bool, move: bool) -> st
     return " ".join(c for c in DEFAULT_CAPABILITY.split() if c not in removed) if removed else ""
 
 
+def oauth2_config(introspection_url: str) -> str:
+    """The oauth2 passdb's args file: tokens are checked by RFC 7662 introspection (POST)."""
+    return f"""\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = username
+username_format = %Ln
+active_attribute = active
+active_value = true
+"""
+
+
+def _oauth2_passdb(directory: Path) -> str:
+    return f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {directory}/oauth2.conf.ext
+}}
+"""
+
+
 def render_config(
     directory: Path,
     *,
@@ -65,6 +87,7 @@ def render_config(
     capability: str,
     record_sessions: bool,
     max_connections: int = 100,
+    oauth2_introspection_url: str | None = None,
 ) -> str:
     """The config of a server whose files live in ``directory`` (a path without spaces or quotes)."""
     rawlog_dir = "%h/rawlog" if record_sessions else ""
@@ -100,13 +123,12 @@ ssl_cert = <{directory}/server.pem
 ssl_key = <{directory}/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if oauth2_introspection_url else ""}
+# Users log in as "name" or "name@any.domain" (OAuth accounts are e-mail addresses).
+auth_username_format = %Ln
 auth_verbose = yes
 # Fast failures: a wrong password is answered after ~0.5 s (Dovecot's timer granularity), not 2 s.
 auth_failure_delay = 0
-# TODO(XOAUTH2): add "xoauth2 oauthbearer" to auth_mechanisms and a second passdb with
-# driver = oauth2 whose args file points introspection_url at a small local HTTP endpoint
-# (a thread in the test process, dynamic port) that maps test tokens to users.
 
 namespace inbox {{
   inbox = yes
@@ -115,7 +137,7 @@ namespace inbox {{
 {mailboxes}
 }}
 
-passdb {{
+{_oauth2_passdb(directory) if oauth2_introspection_url else ""}passdb {{
   driver = passwd-file
   args = {directory}/users/%u
 }}
