@@ -36,10 +36,15 @@ class ProcessObserver:
         self._cancelled = False
 
     def log(self, severity: Severity, text: str) -> None:
+        self.log_many([(severity, text)])
+
+    def log_many(self, lines: list[tuple[Severity, str]]) -> None:
+        """Several messages in one transaction (a summary line per folder)."""
         with self.runtime.transaction() as session:
             process = session.get(Process, self.process_id)
             assert process is not None
-            processes.log(session, process, severity, text)
+            for severity, text in lines:
+                processes.log(session, process, severity, text)
 
     def progress(self, folder: str, done: int, total: int, nbytes: int) -> None:
         if self.on_progress:
@@ -122,9 +127,8 @@ def execute_run(runtime: Runtime, run: PreparedRun, on_progress: ProgressCallbac
         finally:
             source.close()
         result.mailboxes[mailbox] = report
-        for path, counts in report.folders.items():
-            observer.log(Severity.INFO, f"{path}: {counts.summary()}")
-        observer.log(Severity.INFO, f"done: {report.total().summary()}")
+        summary = [(Severity.INFO, f"{path}: {counts.summary()}") for path, counts in report.folders.items()]
+        observer.log_many([*summary, (Severity.INFO, f"done: {report.total().summary()}")])
     except Cancelled as exc:
         observer.log(Severity.WARNING, str(exc))
         status = ProcessStatus.CANCELLED

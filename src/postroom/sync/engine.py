@@ -105,6 +105,7 @@ class _Folder:
     archive_id: int
     state_id: int
     path: str
+    cursor: dict[str, Any] | None = None  # as stored when the run began
     changes: FolderChanges | None = None
 
 
@@ -137,7 +138,7 @@ class SyncEngine:
         folders = self._plan_folders(source, job, report)
         for folder in folders:
             self._check_cancel()
-            folder.changes = source.changes(folder.source, self._cursor(folder))
+            folder.changes = source.changes(folder.source, folder.cursor)
             self._apply_changes(job, folder, report)
         # Hashing, compressing and fsyncing release the GIL: blobs are written by a few threads
         # shared by all folders while the next messages arrive.
@@ -218,7 +219,8 @@ class SyncEngine:
                 else:
                     state = existing
                     state.folder_id, state.identity = archive.id, source_folder.identity
-                planned.append(_Folder(source_folder, archive.id, state.id, archive.path))
+                cursor = dict(state.cursor) if state.cursor else None
+                planned.append(_Folder(source_folder, archive.id, state.id, archive.path, cursor))
                 report.folders[archive.path] = FolderCounts()
         for severity, text in notes:
             self.observer.log(severity, text)
@@ -229,11 +231,6 @@ class SyncEngine:
         folder = session.get(ArchiveFolder, folder_id)
         return folder.path if folder else ""
 
-    def _cursor(self, folder: _Folder) -> dict[str, object] | None:
-        with self.sessions() as session:
-            state = session.get(SyncFolderState, folder.state_id)
-            return dict(state.cursor) if state and state.cursor else None
-
     # --- phase 2: changes ----------------------------------------------------------------------
 
     def _apply_changes(self, job: SyncJob, folder: _Folder, report: MailboxReport) -> None:
@@ -241,6 +238,12 @@ class SyncEngine:
         assert changes is not None
         counts = report.folders[folder.path]
         now = self.clock()
+        quiet = not (changes.reset or changes.new or changes.vanished or changes.flag_changes)
+        if quiet and changes.present is None:  # the common case: nothing to look up or write
+            if changes.cursor != folder.cursor:
+                with self.sessions() as session, session.begin():
+                    self._store_cursor(session, folder)
+            return
         with self.sessions() as session, session.begin():
             if changes.reset:
                 session.execute(
@@ -320,7 +323,8 @@ class SyncEngine:
                     fork = source.fork()
                 except SourceError as exc:
                     with lock:
-                        first, _ = not refused.is_set(), refused.set()
+                        first = not refused.is_set()
+                        refused.set()
                     if first:
                         self.observer.log(Severity.INFO, f"fetching folders one connection at a time: {exc}")
                 else:
