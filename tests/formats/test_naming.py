@@ -536,3 +536,8 @@ def test_sanitise_component_is_safe_and_idempotent(text: str, max_bytes: int) ->
     assert_safe_component(once)
     assert len(once.encode()) <= max_bytes
     assert sanitise_component(once, max_bytes=max_bytes) == once
+
+
+def test_the_suffix_never_doubles_a_space_before_the_extension() -> None:
+    # found by hypothesis: an empty-looking stem "…Z " before the extension ".0"
+    assert with_collision_suffix("00000000T000000Z .0", OTHER_SHA) == f"00000000T000000Z [{OTHER_SHA[:8]}].0"

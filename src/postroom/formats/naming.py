@@ -502,4 +502,4 @@ def with_collision_suffix(name: str, content_sha256: str) -> str:
     if not match:
         raise ValueError(f"{name!r} has no file name")
     stem, extension = match.group(1), match.group(2) or ""
-    return f"{folders}{separator}{stem} [{content_sha256[:8]}]{extension}"
+    return f"{folders}{separator}{stem.rstrip()} [{content_sha256[:8]}]{extension}"
