@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import extract_msg
+
 from postroom.testing.dovecot import Dovecot
 from tests.api.conftest import Caller
 from tests.sync.conftest import make_message
@@ -56,6 +58,13 @@ def test_run_follow_browse_download(alice: Caller, bob: Caller, dovecot: Dovecot
     raw = alice.get(f"{base}/archive/messages/{listed[0]['id']}/eml")
     assert raw.headers["content-type"] == "message/rfc822"
     assert raw.content == message
+    as_msg = alice.get(f"{base}/archive/messages/{listed[0]['id']}/download", params={"format": "msg"})
+    assert as_msg.headers["content-type"] == "application/vnd.ms-outlook"
+    assert 'filename="20261122T101530Z Surrey Court drawings.msg"' in as_msg.headers["content-disposition"]
+    with extract_msg.openMsg(as_msg.content) as opened:
+        assert opened.subject == "Surrey Court drawings"
+    bad = alice.get(f"{base}/archive/messages/{listed[0]['id']}/download", params={"format": "pdf"})
+    assert bad.status_code == 422
     details = alice.get(f"{base}/archive/messages/{listed[0]['id']}").json()
     assert details["folders"][0]["folder"] == "Projects"
 
@@ -64,3 +73,11 @@ def test_run_follow_browse_download(alice: Caller, bob: Caller, dovecot: Dovecot
     assert bob.get(f"/api/v1/tenants/beta/archive/messages/{listed[0]['id']}").status_code == 404
     assert bob.get(f"/api/v1/tenants/beta/archive/messages/{listed[0]['id']}/eml").status_code == 404
     assert bob.post(f"{base}/profiles/dovecot%20test/run").status_code == 404
+
+
+def test_download_names_the_file_like_a_location_would(alice: Caller) -> None:
+    from postroom.web.api.archive import content_disposition
+
+    header = content_disposition('20261122T101530Z Grüße "quoted".msg')
+    assert header.startswith('attachment; filename="20261122T101530Z Gr__e _quoted_.msg"; ')
+    assert header.endswith("filename*=UTF-8''20261122T101530Z%20Gr%C3%BC%C3%9Fe%20%22quoted%22.msg")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+
+import extract_msg
 
 from postroom.testing.dovecot import Dovecot
 from tests.cli.conftest import Cli
@@ -65,9 +68,28 @@ def test_sync_then_browse_and_export(cli: Cli, dovecot: Dovecot, tmp_path: Path)
     out = tmp_path / "exported.eml"
     cli("archive", "export", str(listed[0]["id"]), "--output", str(out))
     assert out.read_bytes() == message
+    assert_exports_as_msg(cli, listed[0]["id"], tmp_path)
     assert "not found" in cli.fails("archive", "folders", "nobody@example.test")
 
     dovecot.add_user("cli-sync", "changed-password")
     failed = cli.run("sync", "Local Dovecot")
     assert failed.code == 1
     assert "failed" in failed.stdout
+
+
+def assert_exports_as_msg(cli: Cli, message_id: int, tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    cli("archive", "export", str(message_id), "--format", "msg", "--output", str(folder))
+    [written] = folder.iterdir()
+    assert written.name == "20261122T101530Z Grüße from the CLI.msg"  # ISO 8601 basic, UTC
+    assert written.stat().st_mtime == datetime(2026, 11, 22, 10, 15, 30, tzinfo=UTC).timestamp()
+    with extract_msg.openMsg(str(written)) as opened:
+        assert opened.subject == "Grüße from the CLI"
+    again = cli.run("archive", "export", str(message_id), "--format", "msg", "--output", str(folder))
+    assert again.code == 0 and "already there" in again.stderr
+    assert [p.name for p in folder.iterdir()] == [written.name]  # the same content is not written twice
+    named = tmp_path / "named.msg"
+    cli("archive", "export", str(message_id), "-f", "msg", "-o", str(named))
+    assert named.read_bytes() == written.read_bytes()  # deterministic
+    assert "--overwrite" in cli.fails("archive", "export", str(message_id), "-f", "msg", "-o", str(named))

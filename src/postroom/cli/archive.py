@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,12 +11,15 @@ from postroom.archive import repository as repo
 from postroom.cli.common import (
     JsonOpt,
     TenantOpt,
+    opened,
     pick_tenant,
     print_json,
     print_record,
     print_table,
     transaction,
 )
+from postroom.cli.convert import write_output
+from postroom.services.exports import ExportFormat, export_message
 
 app = typer.Typer(help="Browse the archive: mailboxes, folders and messages.", no_args_is_help=True)
 
@@ -79,16 +81,21 @@ def show(message_id: int, tenant: TenantOpt = None, as_json: JsonOpt = False) ->
 @app.command("export")
 def export(
     message_id: int,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="File to write, or a folder to write into under the default name (default: stdout)."
+        ),
+    ] = None,
+    format: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="eml: the original bytes; msg: Outlook .msg.")
+    ] = ExportFormat.EML,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     tenant: TenantOpt = None,
 ) -> None:
-    """Write one message's original bytes (.eml), exactly as archived."""
-    with transaction() as (runtime, session):
-        t = pick_tenant(session, runtime, tenant)
-        message = repo.get_message(session, t.id, message_id)
-        raw = runtime.blobs.get(t.id, message.sha256)
-    if output is None:
-        sys.stdout.buffer.write(raw)
-        sys.stdout.buffer.flush()
-    else:
-        output.write_bytes(raw)
+    """Write one message as .eml (its original bytes, exactly as archived) or as Outlook .msg."""
+    with opened() as runtime:
+        with runtime.sessions() as session:
+            tenant_id = pick_tenant(session, runtime, tenant).id
+        exported = export_message(runtime, tenant_id, message_id, format)
+    write_output(exported, output, overwrite=overwrite)

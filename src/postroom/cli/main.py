@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from postroom import __version__
-from postroom.cli import archive, db, processes, profiles, secrets, server, sync, tenants
+from postroom.cli import archive, convert, db, processes, profiles, secrets, server, sync, tenants
 from postroom.cli.common import err_console
 from postroom.errors import PostroomError
 
@@ -50,6 +50,7 @@ app.add_typer(profiles.schedule_app, name="schedule")
 app.add_typer(processes.app, name="process")
 app.command("sync")(sync.sync)
 app.add_typer(archive.app, name="archive")
+app.command("convert")(convert.convert)
 
 
 def run() -> None:

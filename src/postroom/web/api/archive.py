@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from postroom.archive import repository as repo
 from postroom.services.access import Role, tenant_for
+from postroom.services.exports import ExportFormat, export_message
 from postroom.web.deps import ActorDep, RuntimeDep
 
 router = APIRouter(tags=["archive"])
@@ -56,16 +58,38 @@ def get_message(tenant: str, actor: ActorDep, runtime: RuntimeDep, message_id: M
 
 
 @router.get(
+    "/tenants/{tenant}/archive/messages/{message_id}/download",
+    summary="The message as a file: its original bytes (eml) or Outlook .msg",
+    response_class=Response,
+    responses={200: {"content": {"message/rfc822": {}, "application/vnd.ms-outlook": {}}}},
+)
+def download_message(
+    tenant: str,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    message_id: MessageId,
+    format: Annotated[ExportFormat, Query(description="eml: exactly as archived; msg: converted")] = ExportFormat.EML,
+) -> Response:
+    with runtime.sessions() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+    exported = export_message(runtime, t.id, message_id, format)
+    headers = {"Content-Disposition": content_disposition(exported.file_name)}
+    if exported.warnings:  # what the conversion could not carry over, for the person downloading
+        headers["X-Postroom-Warnings"] = str(len(exported.warnings))
+    return Response(exported.data, media_type=format.media_type, headers=headers)
+
+
+@router.get(
     "/tenants/{tenant}/archive/messages/{message_id}/eml",
-    summary="The message's original bytes, exactly as archived",
+    summary="The message's original bytes, exactly as archived (same as download?format=eml)",
     response_class=Response,
     responses={200: {"content": {"message/rfc822": {}}}},
 )
-def download_message(tenant: str, actor: ActorDep, runtime: RuntimeDep, message_id: MessageId) -> Response:
-    with runtime.transaction() as session:
-        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
-        message = repo.get_message(session, t.id, message_id)
-        sha256 = message.sha256
-    raw = runtime.blobs.get(t.id, sha256)
-    headers = {"Content-Disposition": f'attachment; filename="{message_id}.eml"'}
-    return Response(raw, media_type="message/rfc822", headers=headers)
+def download_eml(tenant: str, actor: ActorDep, runtime: RuntimeDep, message_id: MessageId) -> Response:
+    return download_message(tenant, actor, runtime, message_id, ExportFormat.EML)
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real one per RFC 6266 / RFC 5987."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
