@@ -31,6 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from RTFDE.deencapsulate import DeEncapsulator  # type: ignore[import-untyped]
 
+from postroom.formats.msg import rtf as rtf_module
 from postroom.formats.msg.rtf import compress_rtf, html_to_rtf, text_to_rtf
 
 PRELOAD = (
@@ -417,3 +418,12 @@ def test_any_repetitive_bytes_round_trip(pieces: list[bytes]) -> None:
     compressed = compress_rtf(data)
     assert compressed_rtf.decompress(compressed) == data
     assert lzfu_decode(compressed).data == data
+
+
+@pytest.mark.parametrize("size", [0, 100, 16 * 1024, 16 * 1024 + 1, 200_000])
+def test_stored_rtf_is_compressed_when_small_and_readable_either_way(size: int) -> None:
+    rtf = (b"{\\rtf1\\ansi " + b"Surrey Court drawings " * (size // 22 + 1))[:size]
+    stored = rtf_module.store_rtf(rtf)
+    kind = stored[8:12]
+    assert kind == (b"LZFu" if size <= rtf_module.COMPRESS_LIMIT else b"MELA")
+    assert compressed_rtf.decompress(stored) == rtf

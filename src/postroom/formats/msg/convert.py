@@ -81,7 +81,7 @@ from postroom.formats.msg.properties import (
     substg_name,
     top_level_header,
 )
-from postroom.formats.msg.rtf import compress_rtf, html_to_rtf
+from postroom.formats.msg.rtf import html_to_rtf, store_rtf
 
 __all__ = ["Conversion", "message_to_storage", "msg_bytes", "write_msg"]
 
@@ -319,7 +319,7 @@ class _Builder:
         if html:
             props.set(Tag.HTML, _utf8(html))
             try:
-                props.set(Tag.RTF_COMPRESSED, compress_rtf(html_to_rtf(html)))
+                props.set(Tag.RTF_COMPRESSED, store_rtf(html_to_rtf(html)))
                 props.set(Tag.RTF_IN_SYNC, True)
             except Exception as exc:  # the RTF copy is a courtesy to old clients; never lose the message to it
                 self.warnings.add(f"the HTML body could not be encapsulated in RTF ({type(exc).__name__})")
