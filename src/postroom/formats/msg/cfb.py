@@ -27,6 +27,7 @@ in that order. Section numbers above and below are those of [MS-CFB].
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from collections import deque
@@ -226,8 +227,11 @@ def _sorted_children(storage: Storage, path: str) -> list[Stream | Storage]:
     return [child for _, child in keyed]
 
 
+@functools.lru_cache(maxsize=4096)  # .msg files repeat the same few hundred stream names
 def _name_key(name: str) -> tuple[int, tuple[int, ...]]:
     """2.6.4: a shorter name sorts first; names of equal length compare by uppercased UTF-16 code unit."""
+    if name.isascii():  # every [MS-OXMSG] stream name: ASCII uppercase is the same mapping
+        return len(name), tuple(name.upper().encode("ascii"))
     encoded = name.encode("utf-16-le", "surrogatepass")
     units = struct.unpack(f"<{len(encoded) // 2}H", encoded)
     return len(units), tuple(_uppercase_unit(unit) for unit in units)
