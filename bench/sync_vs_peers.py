@@ -642,7 +642,7 @@ class PostroomTool(Tool):
         return [postroom_script(), "sync", self.profile_id, "--json"]
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTROOM_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTROOM_") or k == "POSTROOM_SYNC_CONNECTIONS"}
         return env | self.variables
 
     def check(self, scenario: str, expected: int, new: int, stdout: str) -> None:

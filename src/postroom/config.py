@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     )
     tenant: str | None = Field(default=None, description="Tenant the CLI works on when --tenant is not given.")
     log_level: str = Field(default="info", description="Logging level: debug, info, warning, error.")
+    sync_connections: int = Field(
+        default=3,
+        ge=1,
+        le=16,
+        description="Folders of one mailbox fetched at once during a sync, each on its own connection (1-16).",
+    )
 
     @field_validator("data_dir", "blob_dir", mode="before")
     @classmethod

@@ -440,3 +440,33 @@ def test_temp_file_of_a_killed_writer_is_ignored_and_cleaned_up(tmp_path: Path) 
     assert store.cleanup_temp(older_than=0) == 1
     assert temp_files(root) == []
     assert store.verify("tenant", sha)
+
+
+def test_a_sync_of_many_folders_is_one_syncfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from postroom.archive import blobstore
+
+    if blobstore._SYNCFS is None:
+        pytest.skip("no syncfs(2) on this system")
+    calls: list[str] = []
+    folders: list[str] = []
+    monkeypatch.setattr(blobstore, "_syncfs", lambda path: calls.append(path))
+    monkeypatch.setattr(blobstore, "_fsync_folder", lambda path: folders.append(path))
+    store = LocalBlobStore(tmp_path / "blobs")
+    store.put("t1", b"one message")
+    store.sync()
+    assert (calls, len(folders)) == ([], 5)  # a few folders: fsynced one by one
+    for n in range(40):
+        store.put("t1", f"message {n}".encode())
+    folders.clear()
+    store.sync()
+    assert calls == [str(tmp_path / "blobs")] and folders == []
+
+
+def test_syncfs_really_runs(tmp_path: Path) -> None:
+    from postroom.archive import blobstore
+
+    if blobstore._SYNCFS is None:
+        pytest.skip("no syncfs(2) on this system")
+    blobstore._syncfs(str(tmp_path))  # raises OSError when the kernel refuses
+    with pytest.raises(FileNotFoundError):
+        blobstore._syncfs(str(tmp_path / "missing"))

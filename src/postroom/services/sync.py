@@ -123,7 +123,9 @@ def execute_run(runtime: Runtime, run: PreparedRun, on_progress: ProgressCallbac
     try:
         source = open_source(run.settings, run.secret, mailbox)
         try:
-            report = SyncEngine(runtime.sessions, runtime.blobs, observer).run(source, run.job)
+            report = SyncEngine(
+                runtime.sessions, runtime.blobs, observer, connections=runtime.settings.sync_connections
+            ).run(source, run.job)
         finally:
             source.close()
         result.mailboxes[mailbox] = report

@@ -116,7 +116,7 @@ class SyncEngine:
         blobs: BlobStore,
         observer: SyncObserver,
         *,
-        batch_bytes: int = 16 << 20,
+        batch_bytes: int = 8 << 20,  # two batches are in flight per folder
         batch_messages: int = 200,
         put_threads: int = 4,
         connections: int = 3,
@@ -369,18 +369,19 @@ class SyncEngine:
         to_fetch = self._link_recognised(job, folder, changes.new, counts)
         total, done = len(changes.new), len(changes.new) - len(to_fetch)
         self.observer.progress(folder.path, done, total, 0)
-        pending: list[tuple[RemoteMessage, Future[tuple[BlobRef, MessageMetadata]]]] = []
+        Batch = list[tuple[RemoteMessage, Future[tuple[BlobRef, MessageMetadata]]]]
+        pending: Batch = []
+        waiting: Batch = []  # the batch before: its puts finish while ``pending`` fills
         pending_size = 0
         fetched: set[str] = set()
 
-        def commit_pending() -> int:
+        def commit(batch: Batch) -> int:
             # every put must be finished (and then synced) before the rows that point at them commit
             rows = []
-            for message, future in pending:
+            for message, future in batch:
                 ref, meta = future.result()
                 rows.append((message, ref.sha256, ref.size, ref.stored_size, meta))
-            pending.clear()
-            return self._commit_batch(job, folder, rows, counts)
+            return self._commit_batch(job, folder, rows, counts) if rows else 0
 
         try:
             for message, raw in source.fetch(folder.source, to_fetch):
@@ -389,14 +390,16 @@ class SyncEngine:
                 pending_size += len(raw)
                 del raw  # held by the put until it is stored
                 if len(pending) >= self.batch_messages or pending_size >= self.batch_bytes:
-                    done += commit_pending()
-                    pending_size = 0
+                    done += commit(waiting)
+                    waiting, pending, pending_size = pending, [], 0
                     self.observer.progress(folder.path, done, total, counts.bytes)
                     self._check_cancel()
-            if pending:
-                done += commit_pending()
-                self.observer.progress(folder.path, done, total, counts.bytes)
+            done += commit(waiting)
+            done += commit(pending)
+            waiting, pending = [], []
+            self.observer.progress(folder.path, done, total, counts.bytes)
         except SourceError as exc:
+            done += commit(waiting) + commit(pending)  # what arrived before the error is kept
             counts.failed += len(to_fetch) - len(fetched)
             self.observer.log(Severity.ERROR, f"folder {folder.path!r}: {exc}; the rest is fetched next run")
             return
