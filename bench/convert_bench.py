@@ -38,7 +38,6 @@ import gc
 import io
 import json
 import logging
-import os
 import platform
 import pstats
 import random
@@ -61,7 +60,7 @@ from typing import TypedDict
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 
 import extract_msg
-from sync_vs_peers import Corpus, bytes_of, plan
+from sync_vs_peers import Corpus, bytes_of, machine_line, plan
 
 from postroom.domain.message import extract_metadata
 from postroom.formats.msg.convert import msg_bytes, write_msg
@@ -435,13 +434,8 @@ def memory_table(rows: Sequence[MemoryRow]) -> str:
 
 
 def machine() -> list[str]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = match.group(1) if match else cpu
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return [
-        f"machine: {len(os.sched_getaffinity(0))} CPUs ({cpu}), {memory:.0f} GB RAM, {platform.platform()}",
+        machine_line(),
         f"python {platform.python_version()}; extract-msg {version('extract-msg')}; "
         "conversion on one core: one process, one thread",
     ]

@@ -834,14 +834,19 @@ def version_of(command: list[str]) -> str:
     return lines[0] if lines else "?"
 
 
-def machine() -> list[str]:
+def machine_line() -> str:
+    """CPUs, their model, memory and platform: the first line of every bench table's preamble."""
     cpu = "?"
     with contextlib.suppress(OSError):
         match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
         cpu = match.group(1) if match else cpu
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"machine: {len(os.sched_getaffinity(0))} CPUs ({cpu}), {memory:.0f} GB RAM, {platform.platform()}"
+
+
+def machine() -> list[str]:
     return [
-        f"machine: {len(os.sched_getaffinity(0))} CPUs ({cpu}), {memory:.0f} GB RAM, {platform.platform()}",
+        machine_line(),
         f"python {platform.python_version()}; dovecot {version_of(['dovecot', '--version'])}; "
         f"{version_of(['mbsync', '--version'])}; offlineimap {version_of(['offlineimap', '--version'])}",
     ]

@@ -444,8 +444,9 @@ def test_temp_file_of_a_killed_writer_is_ignored_and_cleaned_up(tmp_path: Path) 
 
 def test_a_sync_of_many_folders_is_one_syncfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from postroom.archive import blobstore
+    from postroom.files import has_syncfs
 
-    if blobstore._SYNCFS is None:
+    if not has_syncfs():
         pytest.skip("no syncfs(2) on this system")
     calls: list[str] = []
     folders: list[str] = []
@@ -464,8 +465,9 @@ def test_a_sync_of_many_folders_is_one_syncfs(tmp_path: Path, monkeypatch: pytes
 
 def test_syncfs_really_runs(tmp_path: Path) -> None:
     from postroom.archive import blobstore
+    from postroom.files import has_syncfs
 
-    if blobstore._SYNCFS is None:
+    if not has_syncfs():
         pytest.skip("no syncfs(2) on this system")
     blobstore._syncfs(str(tmp_path))  # raises OSError when the kernel refuses
     with pytest.raises(FileNotFoundError):

@@ -31,7 +31,6 @@ and found it still hashes to its name.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import io
 import os
@@ -39,15 +38,18 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import zstandard
 
 from postroom.errors import BlobCorrupt, BlobMissing, BlobStoreError, FieldError, InvalidInput
+from postroom.files import fsync_folder as _fsync_folder
+from postroom.files import has_syncfs
+from postroom.files import syncfs as _syncfs
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -70,28 +72,11 @@ _TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _CHUNK = 1 << 20
 _FRAME_HEADER_MAX = 18
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _DURABLE_LIMIT = 50_000  # paths remembered as durable: ~7 MB at most
 # Blobs spread over 65,536 leaf folders, so a batch of puts touches about as many folders as it has
 # blobs, and fsyncing each costs the sync more than a third of its main thread. Above this many
 # folders one syncfs(2) of the blob file system makes every entry durable at once (Linux).
 _SYNCFS_FROM = 16
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-    function = getattr(libc, "syncfs", None)
-    if function is None:
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return cast("Callable[[int], int]", function)
-
-
-_SYNCFS = _load_syncfs() if os.name == "posix" else None
 
 
 @dataclass(frozen=True)
@@ -274,7 +259,7 @@ class LocalBlobStore:
                 pending, self._pending = self._pending, set()
                 settling, self._settling = self._settling, set()
             try:
-                if _SYNCFS is not None and len(pending) >= _SYNCFS_FROM:
+                if has_syncfs() and len(pending) >= _SYNCFS_FROM:
                     _syncfs(self._root)
                 else:
                     for folder in sorted(pending, key=len, reverse=True):
@@ -443,26 +428,6 @@ def _hash_stream(decompressor: zstandard.ZstdDecompressor, file: BinaryIO) -> st
         while count := reader.readinto(buffer):
             digest.update(view[:count])
     return digest.hexdigest()
-
-
-def _syncfs(path: str) -> None:
-    """Write back and wait for everything on the file system holding ``path`` (files, folders, journal)."""
-    assert _SYNCFS is not None
-    fd = os.open(path, _DIRECTORY)
-    try:
-        if _SYNCFS(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
-    finally:
-        os.close(fd)
-
-
-def _fsync_folder(path: str) -> None:
-    fd = os.open(path, _DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _reason(exc: OSError) -> str:

@@ -58,6 +58,7 @@ from postroom.errors import (
     NameCollision,
     NameTooLong,
 )
+from postroom.files import fsync_folder
 from postroom.formats.naming import with_collision_suffix
 
 __all__ = [
@@ -82,7 +83,6 @@ TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = re.compile(rf"{re.escape(TEMP_PREFIX)}[0-9a-f]{{16}}{re.escape(TEMP_SUFFIX)}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _CHUNK = 1 << 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WINDOWS = os.name == "nt"
@@ -368,18 +368,10 @@ def _make_durable(directory: Path, created: list[Path]) -> None:
         return
     for folder in [directory, *reversed([path.parent for path in created])]:
         try:
-            _fsync_folder(folder)
+            fsync_folder(folder)
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES, errno.EBADF):
                 raise _translate(exc, folder) from exc  # some network file systems cannot: not an error
-
-
-def _fsync_folder(path: Path) -> None:
-    fd = os.open(path, _DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- checks and housekeeping
