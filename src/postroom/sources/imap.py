@@ -145,7 +145,7 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
 class ImapSource:
     """One IMAP mailbox. Open with :meth:`connect`; every vendor error leaves as a SourceError."""
 
-    def __init__(self, connection: ImapConnection, *, fetch_batch_bytes: int = 8 << 20) -> None:
+    def __init__(self, connection: ImapConnection, *, fetch_batch_bytes: int = 4 << 20) -> None:
         self.connection = connection
         self.fetch_batch_bytes = fetch_batch_bytes
         self._client: imapclient.IMAPClient | None = None

@@ -116,7 +116,7 @@ class SyncEngine:
         blobs: BlobStore,
         observer: SyncObserver,
         *,
-        batch_bytes: int = 8 << 20,  # two batches are in flight per folder
+        batch_bytes: int = 6 << 20,  # two batches are in flight per folder (memory goal: < 200 MB)
         batch_messages: int = 200,
         put_threads: int = 4,
         connections: int = 3,
