@@ -5,8 +5,8 @@ requests built from the spec (valid ones and, in negative mode, invalid ones) an
 token. Whatever it sends, the server must answer without a server error, with a status code that
 the spec documents or that a client can act on, and with a JSON error body that has a ``message``.
 
-A tenant named ``fuzz`` with a basic secret, an IMAP profile, a schedule, processes and a spare
-token is seeded first, and most generated path parameters are replaced by their names and IDs,
+A tenant named ``fuzz`` with a basic secret, an IMAP profile, a schedule, a location, processes and
+a spare token is seeded first, and most generated path parameters are replaced by their names and IDs,
 so that requests reach real objects instead of stopping at "tenant not found".
 
 Runs are reproducible: generation is derandomized with a fixed seed. To fuzz harder locally, raise
@@ -30,13 +30,14 @@ from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from postroom.domain.delete_policy import DeleteWhen, SpanUnit
+from postroom.domain.location import FileFormat
 from postroom.domain.process import ProcessStatus, ProcessType, Severity
 from postroom.domain.profile import ImapProtocol, Mode, ProfileType
 from postroom.domain.schedule import RecurrenceKind, ScheduleType
 from postroom.domain.secret import SecretKind
 from postroom.errors import NotFound
 from postroom.runtime import Runtime
-from postroom.services import processes, profiles, schedules, secrets, users
+from postroom.services import locations, processes, profiles, schedules, secrets, users
 from postroom.services.access import Actor, Role, tenant_for
 from postroom.services.tenants import create_tenant
 from tests.api.conftest import make_caller
@@ -62,6 +63,7 @@ SCHEDULE = {
     "recurrence": {"kind": "daily", "at": "02:30"},
     "timezone": "Europe/London",
 }
+LOCATION = {"name": "Surrey Court", "sync_path": r"\\fileserver\projects\Surrey Court\email"}
 
 # Values that break servers: NUL (PostgreSQL refuses it in text), names whose case-folded key is
 # longer than the name, over-long text, LIKE wildcards, dates at the ends of time, integers past
@@ -100,6 +102,8 @@ VOCABULARY: dict[str, list[str]] = {
     "body.timezone": ["UTC", "Europe/London"],
     "body.secret_id": [SECRET_NAME],
     "body.profile_id": [str(PROFILE["name"])],
+    "body.format": [f.value for f in FileFormat],
+    "body.sync_path": ["/srv/projects/Fuzz", r"\\fs\projects\Fuzz", "C:\\Projects", "smb://fs/projects/fuzz"],
 }
 VOCABULARY_PROBABILITY = 0.7
 
@@ -131,6 +135,12 @@ class Seeded:
                 schedules.get_schedule(session, tenant.id, str(SCHEDULE["name"]))
             except NotFound:
                 schedules.create_schedule(session, tenant.id, SCHEDULE)
+            try:
+                locations.get_location(session, tenant.id, LOCATION["name"])
+            except NotFound:  # renamed, perhaps, and then it still holds the folder
+                for renamed in locations.search_locations(session, tenant.id):
+                    locations.delete_location(session, tenant.id, renamed.id)
+                locations.create_location(session, tenant.id, LOCATION)
 
     def keys_for(self, path: str, parameter: str) -> list[str]:
         """Seeded names and IDs for a path parameter, e.g. ``key`` of ``/tenants/{tenant}/profiles/{key}``."""
@@ -150,6 +160,7 @@ def seeded(runtime: Runtime, http: httpx.Client) -> Seeded:
         profile = profiles.get_profile(session, tenant_id, str(PROFILE["name"]))
         secret = secrets.get_secret(session, tenant_id, SECRET_NAME)
         schedule = schedules.get_schedule(session, tenant_id, str(SCHEDULE["name"]))
+        location = locations.get_location(session, tenant_id, LOCATION["name"])
         running = processes.start_process(session, tenant_id, ProcessType.FOLDER_SYNC, configuration_id=profile.id)
         finished = processes.start_process(session, tenant_id, ProcessType.CONNECTION_TEST)
         processes.finish_process(session, finished)
@@ -160,6 +171,7 @@ def seeded(runtime: Runtime, http: httpx.Client) -> Seeded:
             "profiles": [profile.name, profile.id, profile.name.upper()],
             "secrets": [secret.name, secret.id, secret.name.lower()],
             "schedules": [schedule.name, schedule.id],
+            "locations": [location.name, location.id, location.name.lower()],
             "processes": [running.request_id, running.id, finished.request_id, finished.id.upper()],
             "token_id": [spare.id],
         }

@@ -175,6 +175,34 @@ class Schedule(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Location(Base):
+    """A project folder that messages are filed to (``domain/location.py`` has the rules).
+
+    ``sync_path`` is kept as registered; ``sync_path_key`` is its comparison form, and its SHA-256
+    (``sync_path_hash``) is what keeps two locations of a tenant off the same folder: a unique
+    index cannot hold a 4096-character path on PostgreSQL (B-tree entries stop near 2700 bytes).
+    """
+
+    __tablename__ = "locations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name_key"),
+        UniqueConstraint("tenant_id", "sync_path_hash", name="uq_locations_tenant_id_sync_path_hash"),
+    )
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), index=True)
+    sync_path: Mapped[str] = mapped_column(Text)
+    sync_path_key: Mapped[str] = mapped_column(Text)
+    sync_path_hash: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(10), default="msg")
+    naming_template: Mapped[str] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Process(Base):
     """One run (a sync, a directory sync, a connection test); sub-processes point at their parent."""
 
