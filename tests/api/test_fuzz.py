@@ -5,9 +5,10 @@ requests built from the spec (valid ones and, in negative mode, invalid ones) an
 token. Whatever it sends, the server must answer without a server error, with a status code that
 the spec documents or that a client can act on, and with a JSON error body that has a ``message``.
 
-A tenant named ``fuzz`` with a basic secret, an IMAP profile, a schedule, a location, processes and
-a spare token is seeded first, and most generated path parameters are replaced by their names and IDs,
-so that requests reach real objects instead of stopping at "tenant not found".
+A tenant named ``fuzz`` with a basic secret, an IMAP profile, a schedule, a location, an archived
+message filed to it, processes and a spare token is seeded first, and most generated path parameters
+are replaced by their names and IDs, so that requests reach real objects instead of stopping at
+"tenant not found".
 
 Runs are reproducible: generation is derandomized with a fixed seed. To fuzz harder locally, raise
 ``EXAMPLES_PER_OPERATION``; a failure prints a curl command that reproduces it.
@@ -30,6 +31,7 @@ from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from postroom.domain.delete_policy import DeleteWhen, SpanUnit
+from postroom.domain.filing import FilingStatus
 from postroom.domain.location import FileFormat
 from postroom.domain.process import ProcessStatus, ProcessType, Severity
 from postroom.domain.profile import ImapProtocol, Mode, ProfileType
@@ -37,9 +39,10 @@ from postroom.domain.schedule import RecurrenceKind, ScheduleType
 from postroom.domain.secret import SecretKind
 from postroom.errors import NotFound
 from postroom.runtime import Runtime
-from postroom.services import locations, processes, profiles, schedules, secrets, users
+from postroom.services import filings, locations, processes, profiles, schedules, secrets, users
 from postroom.services.access import Actor, Role, tenant_for
 from postroom.services.tenants import create_tenant
+from postroom.testing.archive import archive_messages
 from tests.api.conftest import make_caller
 
 SEED = 20260501
@@ -89,7 +92,8 @@ HOSTILE_PROBABILITY = 0.1
 # generated profile, schedule or log filter would stop at "type: must be one of ...".
 VOCABULARY: dict[str, list[str]] = {
     "query.type": [t.value for t in ProcessType],
-    "query.status": [s.value for s in ProcessStatus],
+    "query.status": [s.value for s in ProcessStatus] + [s.value for s in FilingStatus],
+    "query.location": [LOCATION["name"]],
     "query.min_severity": [s.label for s in Severity],
     "body.type": [t.value for t in ProfileType] + [t.value for t in ScheduleType],
     "body.mode": [m.value for m in Mode],
@@ -117,6 +121,7 @@ class Seeded:
 
     runtime: Runtime
     token: str
+    message_ids: list[int] = field(default_factory=list)
     keys: dict[str, list[str]] = field(default_factory=dict)
 
     def restore(self) -> None:
@@ -141,6 +146,10 @@ class Seeded:
                 for renamed in locations.search_locations(session, tenant.id):
                     locations.delete_location(session, tenant.id, renamed.id)
                 locations.create_location(session, tenant.id, LOCATION)
+            if self.message_ids and not filings.list_filings(session, tenant.id, limit=1):
+                filings.file_messages(
+                    session, tenant.id, LOCATION["name"], self.message_ids, source="api", filed_by="fuzz"
+                )
 
     def keys_for(self, path: str, parameter: str) -> list[str]:
         """Seeded names and IDs for a path parameter, e.g. ``key`` of ``/tenants/{tenant}/profiles/{key}``."""
@@ -154,13 +163,14 @@ def seeded(runtime: Runtime, http: httpx.Client) -> Seeded:
     with runtime.transaction() as session:
         tenant_id = create_tenant(session, Actor.local_admin(), TENANT, "Fuzzing Ltd").id
     root = make_caller(runtime, http, "fuzz-root@example.com", None, Role.ADMIN, superadmin=True)
-    world = Seeded(runtime, root.token)
+    world = Seeded(runtime, root.token, archive_messages(runtime, tenant_id, "Fuzzed"))
     world.restore()
     with runtime.transaction() as session:
         profile = profiles.get_profile(session, tenant_id, str(PROFILE["name"]))
         secret = secrets.get_secret(session, tenant_id, SECRET_NAME)
         schedule = schedules.get_schedule(session, tenant_id, str(SCHEDULE["name"]))
         location = locations.get_location(session, tenant_id, LOCATION["name"])
+        filing = filings.list_filings(session, tenant_id)[0]
         running = processes.start_process(session, tenant_id, ProcessType.FOLDER_SYNC, configuration_id=profile.id)
         finished = processes.start_process(session, tenant_id, ProcessType.CONNECTION_TEST)
         processes.finish_process(session, finished)
@@ -174,6 +184,7 @@ def seeded(runtime: Runtime, http: httpx.Client) -> Seeded:
             "locations": [location.name, location.id, location.name.lower()],
             "processes": [running.request_id, running.id, finished.request_id, finished.id.upper()],
             "token_id": [spare.id],
+            "filing_id": [filing.id, filing.id.upper()],
         }
     return world
 

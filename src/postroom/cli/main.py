@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from postroom import __version__
-from postroom.cli import archive, convert, db, locations, processes, profiles, secrets, server, sync, tenants
+from postroom.cli import archive, convert, db, filings, locations, processes, profiles, secrets, server, sync, tenants
 from postroom.cli.common import err_console
 from postroom.errors import PostroomError
 
@@ -48,6 +48,8 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(profiles.app, name="profile")
 app.add_typer(profiles.schedule_app, name="schedule")
 app.add_typer(locations.app, name="location")
+app.command("file")(filings.file)
+app.add_typer(filings.app, name="filing")
 app.add_typer(processes.app, name="process")
 app.command("sync")(sync.sync)
 app.add_typer(archive.app, name="archive")

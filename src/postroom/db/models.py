@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -200,6 +201,37 @@ class Location(Base):
     naming_template: Mapped[str] = mapped_column(String(500))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Filing(Base):
+    """A message filed to a location, and the delivery of it that the connector will claim.
+
+    One per (location, message): filing the same message there again finds this row. ``status``
+    starts ``pending``; the connector moves it to ``written``, ``present`` (the same bytes were
+    already there), ``skipped`` or ``failed`` (with ``reason``, retried from ``next_attempt_at``).
+    """
+
+    __tablename__ = "filings"
+    __table_args__ = (
+        UniqueConstraint("location_id", "message_id"),
+        Index("ix_filings_tenant_status", "tenant_id", "status"),
+    )
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    location_id: Mapped[str] = mapped_column(String(36), ForeignKey("locations.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("messages.id", ondelete="RESTRICT"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(10))
+    filed_by: Mapped[str] = mapped_column(String(254))
+    filed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    written_path: Mapped[str | None] = mapped_column(Text, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -7,7 +7,19 @@ from fastapi import FastAPI
 from postroom import __version__
 from postroom.runtime import Runtime
 from postroom.web import errors
-from postroom.web.api import archive, auth, locations, processes, profiles, runs, schedules, secrets, tenants, users
+from postroom.web.api import (
+    archive,
+    auth,
+    filings,
+    locations,
+    processes,
+    profiles,
+    runs,
+    schedules,
+    secrets,
+    tenants,
+    users,
+)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -21,7 +33,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for module in (auth, tenants, users, secrets, profiles, runs, schedules, locations, processes, archive):
+    for module in (auth, tenants, users, secrets, profiles, runs, schedules, locations, filings, processes, archive):
         app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/api/v1/health", tags=["system"])
