@@ -5,10 +5,10 @@ requests built from the spec (valid ones and, in negative mode, invalid ones) an
 token. Whatever it sends, the server must answer without a server error, with a status code that
 the spec documents or that a client can act on, and with a JSON error body that has a ``message``.
 
-A tenant named ``fuzz`` with a basic secret, an IMAP profile, a schedule, a location, an archived
-message filed to it, processes and a spare token is seeded first, and most generated path parameters
-are replaced by their names and IDs, so that requests reach real objects instead of stopping at
-"tenant not found".
+A tenant named ``fuzz`` with a basic secret, an IMAP profile, a schedule, a location, a filing
+rule, an archived message filed to it, processes and a spare token is seeded first, and most
+generated path parameters are replaced by their names and IDs, so that requests reach real objects
+instead of stopping at "tenant not found".
 
 Runs are reproducible: generation is derandomized with a fixed seed. To fuzz harder locally, raise
 ``EXAMPLES_PER_OPERATION``; a failure prints a curl command that reproduces it.
@@ -39,7 +39,7 @@ from postroom.domain.schedule import RecurrenceKind, ScheduleType
 from postroom.domain.secret import SecretKind
 from postroom.errors import NotFound
 from postroom.runtime import Runtime
-from postroom.services import filings, locations, processes, profiles, schedules, secrets, users
+from postroom.services import filing_rules, filings, locations, processes, profiles, schedules, secrets, users
 from postroom.services.access import Actor, Role, tenant_for
 from postroom.services.tenants import create_tenant
 from postroom.testing.archive import archive_messages
@@ -67,6 +67,7 @@ SCHEDULE = {
     "timezone": "Europe/London",
 }
 LOCATION = {"name": "Surrey Court", "sync_path": r"\\fileserver\projects\Surrey Court\email"}
+RULE = {"name": "Project codes", "location": "Surrey Court", "conditions": {"project_code": r"\b(P-\d{3,5})\b"}}
 
 # Values that break servers: NUL (PostgreSQL refuses it in text), names whose case-folded key is
 # longer than the name, over-long text, LIKE wildcards, dates at the ends of time, integers past
@@ -107,6 +108,12 @@ VOCABULARY: dict[str, list[str]] = {
     "body.secret_id": [SECRET_NAME],
     "body.profile_id": [str(PROFILE["name"])],
     "body.format": [f.value for f in FileFormat],
+    "body.location": [LOCATION["name"]],
+    "body.rule": [str(RULE["name"])],
+    "body.conditions.folder": ["INBOX", "Projects/*"],
+    "body.conditions.sender": ["anna@example.com", "@example.com"],
+    "body.conditions.subject": ["drawings", "(unclosed"],
+    "body.conditions.project_code": [r"\b(P-\d{3,5})\b", r"P-\d+"],
     "body.sync_path": ["/srv/projects/Fuzz", r"\\fs\projects\Fuzz", "C:\\Projects", "smb://fs/projects/fuzz"],
 }
 VOCABULARY_PROBABILITY = 0.7
@@ -146,6 +153,12 @@ class Seeded:
                 for renamed in locations.search_locations(session, tenant.id):
                     locations.delete_location(session, tenant.id, renamed.id)
                 locations.create_location(session, tenant.id, LOCATION)
+            try:
+                filing_rules.get_rule(session, tenant.id, str(RULE["name"]))
+            except NotFound:  # renamed, perhaps, or gone with its location
+                for renamed in filing_rules.list_rules(session, tenant.id):
+                    filing_rules.delete_rule(session, tenant.id, renamed.id)
+                filing_rules.create_rule(session, tenant.id, RULE)
             if self.message_ids and not filings.list_filings(session, tenant.id, limit=1):
                 filings.file_messages(
                     session, tenant.id, LOCATION["name"], self.message_ids, source="api", filed_by="fuzz"
@@ -171,6 +184,7 @@ def seeded(runtime: Runtime, http: httpx.Client) -> Seeded:
         schedule = schedules.get_schedule(session, tenant_id, str(SCHEDULE["name"]))
         location = locations.get_location(session, tenant_id, LOCATION["name"])
         filing = filings.list_filings(session, tenant_id)[0]
+        rule = filing_rules.get_rule(session, tenant_id, str(RULE["name"]))
         running = processes.start_process(session, tenant_id, ProcessType.FOLDER_SYNC, configuration_id=profile.id)
         finished = processes.start_process(session, tenant_id, ProcessType.CONNECTION_TEST)
         processes.finish_process(session, finished)
@@ -185,6 +199,7 @@ def seeded(runtime: Runtime, http: httpx.Client) -> Seeded:
             "processes": [running.request_id, running.id, finished.request_id, finished.id.upper()],
             "token_id": [spare.id],
             "filing_id": [filing.id, filing.id.upper()],
+            "filing-rules": [rule.name, rule.id, rule.name.lower()],
         }
     return world
 

@@ -11,7 +11,20 @@ from typing import Annotated
 import typer
 
 from postroom import __version__
-from postroom.cli import archive, convert, db, filings, locations, processes, profiles, secrets, server, sync, tenants
+from postroom.cli import (
+    archive,
+    convert,
+    db,
+    filing_rules,
+    filings,
+    locations,
+    processes,
+    profiles,
+    secrets,
+    server,
+    sync,
+    tenants,
+)
 from postroom.cli.common import err_console
 from postroom.errors import PostroomError
 
@@ -50,6 +63,7 @@ app.add_typer(profiles.schedule_app, name="schedule")
 app.add_typer(locations.app, name="location")
 app.command("file")(filings.file)
 app.add_typer(filings.app, name="filing")
+app.add_typer(filing_rules.app, name="rule")
 app.add_typer(processes.app, name="process")
 app.command("sync")(sync.sync)
 app.add_typer(archive.app, name="archive")

@@ -235,6 +235,27 @@ class Filing(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class FilingRule(Base):
+    """A rule that files matching archived messages to a location (``domain/filing_rule.py``).
+
+    ``conditions`` holds the validated conditions by name (folder, sender, recipient, subject,
+    project_code); every one must match.
+    """
+
+    __tablename__ = "filing_rules"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_key"),)
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), index=True)
+    location_id: Mapped[str] = mapped_column(String(36), ForeignKey("locations.id", ondelete="CASCADE"), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Process(Base):
     """One run (a sync, a directory sync, a connection test); sub-processes point at their parent."""
 

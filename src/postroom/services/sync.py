@@ -9,14 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from postroom.archive.repository import mailbox_for
 from postroom.db.models import Process, Secret
+from postroom.db.types import utcnow
 from postroom.domain.process import ProcessStatus, ProcessType, Severity
 from postroom.domain.profile import Mode, ProfileSettings
 from postroom.errors import FieldError, InvalidInput, PostroomError
 from postroom.runtime import Runtime
 from postroom.services import processes
+from postroom.services.filing_rules import apply_rules, has_enabled_rules
 from postroom.services.profiles import get_profile, settings_of
 from postroom.services.secrets import reveal
 from postroom.sources.registry import open_source
@@ -113,6 +116,15 @@ def prepare_run(runtime: Runtime, tenant_id: str, profile_key: str, *, dry_run_d
         return PreparedRun(parent.request_id, parent.id, child.id, job, settings, secret)
 
 
+def _apply_filing_rules(runtime: Runtime, run: PreparedRun, started: datetime, observer: ProcessObserver) -> None:
+    """File what the run archived (listed in the mailbox's folders since it started) by the rules."""
+    with runtime.transaction() as session:
+        if not has_enabled_rules(session, run.job.tenant_id):
+            return
+        applied = apply_rules(session, run.job.tenant_id, since=started, mailbox_id=run.job.mailbox_id)
+    observer.log(Severity.INFO, f"filing rules: {applied.filed} messages filed")
+
+
 def execute_run(runtime: Runtime, run: PreparedRun, on_progress: ProgressCallback | None = None) -> RunResult:
     """Synchronize the prepared run's mailbox into the archive, in this thread."""
     result = RunResult(run.request_id, ProcessStatus.RUNNING)
@@ -121,6 +133,7 @@ def execute_run(runtime: Runtime, run: PreparedRun, on_progress: ProgressCallbac
     assert mailbox is not None
     status: ProcessStatus | None = None
     try:
+        started = utcnow()
         source = open_source(run.settings, run.secret, mailbox)
         try:
             report = SyncEngine(
@@ -131,6 +144,7 @@ def execute_run(runtime: Runtime, run: PreparedRun, on_progress: ProgressCallbac
         result.mailboxes[mailbox] = report
         summary = [(Severity.INFO, f"{path}: {counts.summary()}") for path, counts in report.folders.items()]
         observer.log_many([*summary, (Severity.INFO, f"done: {report.total().summary()}")])
+        _apply_filing_rules(runtime, run, started, observer)
     except Cancelled as exc:
         observer.log(Severity.WARNING, str(exc))
         status = ProcessStatus.CANCELLED

@@ -10,6 +10,7 @@ from postroom.web import errors
 from postroom.web.api import (
     archive,
     auth,
+    filing_rules,
     filings,
     locations,
     processes,
@@ -33,7 +34,20 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for module in (auth, tenants, users, secrets, profiles, runs, schedules, locations, filings, processes, archive):
+    for module in (
+        auth,
+        tenants,
+        users,
+        secrets,
+        profiles,
+        runs,
+        schedules,
+        locations,
+        filings,
+        filing_rules,
+        processes,
+        archive,
+    ):
         app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/api/v1/health", tags=["system"])
