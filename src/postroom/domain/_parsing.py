@@ -1,11 +1,14 @@
-"""Helpers shared by the domain parsers: lenient enums and the rule a value breaks."""
+"""Helpers shared by the domain parsers: lenient enums, the rule a value breaks, and field tables."""
 
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
+
+from postroom.errors import FieldError, InvalidInput
 
 
 class _LenientEnum(StrEnum):
@@ -45,3 +48,28 @@ def _whole_number(low: int, high: int, message: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _Rule(message)
     return value
+
+
+def parse_fields(
+    raw: Mapping[str, Any],
+    parsers: Mapping[str, Callable[[Any], Any]],
+    required: Collection[str],
+    values: dict[str, Any],
+) -> list[FieldError]:
+    """Parse each field of ``raw`` that a parser knows into ``values``; return every rule broken.
+
+    A field given as ``None`` keeps what ``values`` holds (a default, or the current value when
+    editing) and is reported only when it is ``required`` and ``values`` has nothing for it.
+    """
+    errors: list[FieldError] = []
+    for field, parse in parsers.items():
+        value = raw.get(field)
+        if value is None:
+            if field in required and field not in values:
+                errors.append(FieldError(field, "is required"))
+            continue
+        try:
+            values[field] = parse(value)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    return errors

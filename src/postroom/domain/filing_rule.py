@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from postroom.domain._parsing import _Rule
+from postroom.domain._parsing import _Rule, parse_fields
 from postroom.domain.naming import clean_name, is_storable
 from postroom.errors import FieldError, InvalidInput
 
@@ -202,16 +202,7 @@ def validate_rule(raw: Mapping[str, object], current: RuleSettings | None = None
     if current:
         values = {"name": current.name, "location": current.location, "enabled": current.enabled}
         values["conditions"] = current.conditions
-    for name, parse in _PARSERS.items():
-        value = raw.get(name)
-        if value is None:
-            if name in _REQUIRED and name not in values:
-                errors.append(FieldError(name, "is required"))
-            continue
-        try:
-            values[name] = parse(value)
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
+    errors += parse_fields(raw, _PARSERS, _REQUIRED, values)
     if raw.get("conditions") is not None:
         values["conditions"], condition_errors = _conditions(raw["conditions"], current.conditions if current else None)
         errors.extend(condition_errors)

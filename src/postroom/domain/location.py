@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from postroom.domain._parsing import _LenientEnum, _Rule
+from postroom.domain._parsing import _LenientEnum, _Rule, parse_fields
 from postroom.domain.naming import clean_name, is_encodable
 from postroom.errors import FieldError, InvalidInput
 from postroom.formats.naming import DEFAULT_TEMPLATE, NamingTemplate
@@ -394,16 +394,7 @@ def validate_location(raw: Mapping[str, object], current: LocationSettings | Non
     """
     errors = [FieldError(str(key), "unknown field") for key in raw if key not in _PARSERS]
     values: dict[str, Any] = current.to_dict() if current else {}
-    for field, parse in _PARSERS.items():
-        value = raw.get(field)
-        if value is None:
-            if field in _REQUIRED and field not in values:
-                errors.append(FieldError(field, "is required"))
-            continue
-        try:
-            values[field] = parse(value)
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
+    errors += parse_fields(raw, _PARSERS, _REQUIRED, values)
     if errors:
         raise InvalidInput(errors)
     return LocationSettings(
