@@ -68,6 +68,25 @@ class Settings(BaseSettings):
         le=16,
         description="Folders of one mailbox fetched at once during a sync, each on its own connection (1-16).",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The URL connectors and people reach the server at, written into connector licenses; "
+        "empty means http://HOST:PORT.",
+    )
+    connector_lease_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="How long a connector's lease lasts without a heartbeat; another connector of the tenant "
+        "takes over after it (5-3600).",
+    )
+    connector_retry_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=86400,
+        description="Delay before a skipped or failed delivery is offered again; it doubles per attempt, "
+        "up to an hour (1-86400).",
+    )
 
     @field_validator("data_dir", "blob_dir", mode="before")
     @classmethod

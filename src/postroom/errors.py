@@ -7,9 +7,13 @@ The tree, with what each means to the person who sees it::
     ├── NotFound                     the thing does not exist, or belongs to another tenant
     ├── Conflict                     the request clashes with what is stored
     │   ├── NameTaken                a name must be unique within its tenant
-    │   └── InUse                    something still refers to the thing (a schedule uses a profile)
+    │   ├── InUse                    something still refers to the thing (a schedule uses a profile)
+    │   ├── LeaseHeld                another connector holds the tenant's lease (named, with since when)
+    │   └── LeaseLost                this connector's lease expired or was taken over: stop writing
     ├── AccessDenied                 authenticated, but the role does not allow it
     ├── NotAuthenticated             no valid credentials (wrong password, unknown or revoked token)
+    │   └── LicenseRevoked           the connector's license was revoked
+    ├── LicenseError                 a connector license file is missing, malformed or not a license
     ├── ConfigurationError           settings or the data directory are unusable
     ├── SecretError                  a secret cannot be decrypted or parsed (wrong key, corrupt data)
     ├── BlobStoreError               an archived message's bytes cannot be written or read
@@ -175,3 +179,19 @@ class NameCollision(DestinationError):
 
 class ContentMismatch(DestinationError):
     """The bytes given do not hash to the ``content_sha256`` given with them: nothing was written."""
+
+
+class LicenseError(PostroomError):
+    """A connector license file cannot be read: missing, malformed, or not a Postroom license."""
+
+
+class LicenseRevoked(NotAuthenticated):
+    """The connector's license was revoked (or never existed on this server)."""
+
+
+class LeaseHeld(Conflict):
+    """Another connector holds the tenant's connector lease; the message names it and since when."""
+
+
+class LeaseLost(Conflict):
+    """The caller no longer holds the connector lease (it expired or another took it): stop writing."""
