@@ -210,6 +210,8 @@ class Filing(Base):
     One per (location, message): filing the same message there again finds this row. ``status``
     starts ``pending``; the connector moves it to ``written``, ``present`` (the same bytes were
     already there), ``skipped`` or ``failed`` (with ``reason``, retried from ``next_attempt_at``).
+    A claim sets ``claimed_by`` and ``claimed_until`` and counts the attempt in ``attempts``; a
+    result answers the attempt it names, and only while the claim is the connector's.
     """
 
     __tablename__ = "filings"
@@ -232,7 +234,61 @@ class Filing(Base):
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("connectors.id", ondelete="SET NULL"), default=None
+    )
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Connector(Base):
+    """A sync connector's license: ``key`` (the secret's first part) finds it, ``secret_hash`` proves it.
+
+    ``path_roots`` maps sync paths as the server registers them to folders the connector reaches
+    (``[{"server": "smb://fs/projects", "local": "/mnt/projects"}]``). ``host``, ``version`` and
+    ``instance_id`` are what it said when it last took or renewed the lease (``last_seen_at``).
+    """
+
+    __tablename__ = "connectors"
+    __table_args__ = (UniqueConstraint("tenant_id", "name_key"),)
+
+    id: Mapped[str] = _id()
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(12), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    path_roots: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254))
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    version: Mapped[str | None] = mapped_column(String(100), default=None)
+    instance_id: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class ConnectorLease(Base):
+    """Who may deliver a tenant's filings now (``scope`` ``*``: all its locations).
+
+    The row stays when a lease ends (released, expired, taken over), so ``fencing_token`` only
+    ever grows: every grant adds one, and a request carrying an older token is refused.
+    """
+
+    __tablename__ = "connector_leases"
+
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    connector_id: Mapped[str] = mapped_column(String(36), ForeignKey("connectors.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    fencing_token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime] = mapped_column()
+    renewed_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class FilingRule(Base):

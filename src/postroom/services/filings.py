@@ -147,6 +147,8 @@ def unfile(session: Session, tenant_id: str, filing_id: str) -> None:
         )
     if filing.status != FilingStatus.PENDING:
         raise Conflict(f"filing {filing.id} is {filing.status}; only a pending filing can be deleted")
+    if filing.claimed_until is not None and filing.claimed_until > utcnow():
+        raise Conflict(f"filing {filing.id} is being delivered by a connector now; try again in a minute")
     session.delete(filing)
     session.flush()
 
@@ -166,5 +168,8 @@ def filing_to_dict(session: Session, filing: Filing) -> dict[str, Any]:
         "reason": filing.reason,
         "attempts": filing.attempts,
         "next_attempt_at": filing.next_attempt_at.isoformat() if filing.next_attempt_at else None,
+        "size": filing.size,
+        "sha256": filing.sha256,
+        "delivered_at": filing.delivered_at.isoformat() if filing.delivered_at else None,
         "updated_at": filing.updated_at.isoformat(),
     }

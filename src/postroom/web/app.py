@@ -1,4 +1,5 @@
-"""The FastAPI application: REST API under /api/v1, OpenAPI at /api/docs."""
+"""The FastAPI application: REST API under /api/v1, the connector protocol under /api/connector/v1,
+OpenAPI at /api/docs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from postroom.web import errors
 from postroom.web.api import (
     archive,
     auth,
+    connector_v1,
+    connectors,
     filing_rules,
     filings,
     locations,
@@ -45,10 +48,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         locations,
         filings,
         filing_rules,
+        connectors,
         processes,
         archive,
     ):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(connector_v1.router)  # its own prefix: /api/connector/v1, versioned apart
 
     @app.get("/api/v1/health", tags=["system"])
     def health() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime, and who the caller is (from an API token)."""
+"""Request dependencies: the runtime, and who the caller is (an API token, or a connector's license)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,21 @@ def get_actor(
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+_license = HTTPBearer(
+    auto_error=False,
+    scheme_name="ConnectorLicense",
+    description="A connector's license secret (the `secret` of its Sync-license.lic): prc_…",
+)
+
+
+def get_license_secret(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_license)]) -> str:
+    """The connector's license secret; the route checks it in its own transaction
+    (``services.connectors.authenticate``), so a revocation takes effect on the next request."""
+    if credentials is None:
+        raise NotAuthenticated("send the connector's license secret as 'Authorization: Bearer prc_…'")
+    return credentials.credentials
+
+
+LicenseSecretDep = Annotated[str, Depends(get_license_secret)]
