@@ -13,6 +13,7 @@ import typer
 from postroom import __version__
 from postroom.cli import (
     archive,
+    connectors,
     convert,
     db,
     filing_rules,
@@ -68,6 +69,7 @@ app.add_typer(processes.app, name="process")
 app.command("sync")(sync.sync)
 app.add_typer(archive.app, name="archive")
 app.command("convert")(convert.convert)
+app.add_typer(connectors.app, name="connector")
 
 
 def run() -> None:
