@@ -78,3 +78,9 @@ def test_another_tenants_admin_cannot_see_connectors(
     staff = make_caller(runtime, http, "staff@example.com", "alpha", Role.USER)
     assert staff.get(BASE).status_code == 403
     assert staff.post(BASE, json={"name": "x"}).status_code == 403
+
+
+def test_without_a_public_url_the_license_names_the_url_the_request_came_to(alice: Caller, server_url: str) -> None:
+    created = alice.post(BASE, json={"name": "Office"})
+    assert created.status_code == 201, created.text
+    assert parse_license(created.json()["license"]).server_url == server_url

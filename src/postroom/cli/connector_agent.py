@@ -59,12 +59,12 @@ def _read_license(path: Path) -> License:
 
 
 def parse_roots(values: list[str] | None) -> tuple[PathRoot, ...]:
-    """``--root SERVER=LOCAL`` options as path roots (split at the first ``=``)."""
+    """``--root SERVER=LOCAL`` options as path roots, split at the last ``=`` as the server's ``--root`` is."""
     from postroom.connector.protocol import parse_root
 
     roots = []
     for value in values or []:
-        server, sep, local = value.partition("=")
+        server, sep, local = value.rpartition("=")
         if not sep:
             raise _fail(f"--root {value!r}: write it as SERVER=LOCAL, e.g. \\\\fs\\projects=/srv/projects", 2)
         try:

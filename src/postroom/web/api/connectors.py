@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from postroom.domain.connector import DEFAULT_LICENSE_NAME
@@ -26,7 +26,9 @@ class NewConnector(BaseModel):
     name: str
     path_roots: list[PathRootFields] = Field(default_factory=list)
     server_url: str | None = Field(
-        default=None, description="The URL the connector reaches this server at (default POSTROOM_PUBLIC_URL)"
+        default=None,
+        description="The URL the connector reaches this server at (default POSTROOM_PUBLIC_URL, else the URL "
+        "of this request)",
     )
 
 
@@ -41,8 +43,12 @@ def _roots(roots: list[PathRootFields] | None) -> list[dict[str, Any]] | None:
 
 
 @router.post("/tenants/{tenant}/connectors", status_code=201, summary="Create a connector and its license file")
-def create_connector(tenant: str, body: NewConnector, actor: ActorDep, runtime: RuntimeDep) -> dict[str, Any]:
-    server_url = connectors.license_server_url(runtime.settings, body.server_url)
+def create_connector(
+    tenant: str, body: NewConnector, actor: ActorDep, runtime: RuntimeDep, request: Request
+) -> dict[str, Any]:
+    # Without POSTROOM_PUBLIC_URL, the URL this request reached the server at: HOST may be 0.0.0.0.
+    explicit = body.server_url or runtime.settings.public_url or str(request.base_url)
+    server_url = connectors.license_server_url(runtime.settings, explicit)
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         connector, license_text = connectors.create_connector(
