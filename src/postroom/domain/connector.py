@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -36,13 +35,12 @@ from postroom.errors import (
     NameTooLong,
     NotAuthenticated,
 )
-from postroom.security.tokens import hash_secret
+from postroom.security.tokens import NewToken, new_token, parse_token
 
 __all__ = [
     "DEFAULT_LICENSE_NAME",
     "LICENSE_FORMAT",
     "License",
-    "NewSecret",
     "Outcome",
     "Reason",
     "new_secret",
@@ -55,33 +53,17 @@ __all__ = [
 DEFAULT_LICENSE_NAME = "Sync-license.lic"
 LICENSE_FORMAT = 1
 MAX_LICENSE_BYTES = 64 * 1024
-_SECRET = re.compile(r"prc_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})")
+SECRET_PREFIX = "prc"
 
 
-@dataclass(frozen=True)
-class NewSecret:
-    """A freshly issued connector secret: store ``key`` and ``secret_hash``, put ``plaintext`` in the file."""
-
-    key: str
-    secret_hash: str
-    plaintext: str = field(repr=False)
-
-
-def new_secret() -> NewSecret:
-    key = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    return NewSecret(key=key, secret_hash=hash_secret(secret), plaintext=f"prc_{key}_{secret}")
+def new_secret() -> NewToken:
+    """A connector secret: store ``token_id`` (the license key) and ``secret_hash``; ``plaintext`` goes in the file."""
+    return new_token(SECRET_PREFIX)
 
 
 def parse_secret(plaintext: str) -> tuple[str, str]:
     """``(key, secret)`` from a connector secret; NotAuthenticated (never echoing it) otherwise."""
-    match = _SECRET.fullmatch(plaintext)
-    if match is None:
-        raise NotAuthenticated(
-            "malformed connector credential: expected the secret of a Postroom license file "
-            "(prc_, 12 lower-case hex characters, _, 43 URL-safe characters)"
-        )
-    return match["id"], match["secret"]
+    return parse_token(plaintext, SECRET_PREFIX, "connector credential", "the secret of a Postroom license file")
 
 
 @dataclass(frozen=True)
@@ -138,12 +120,20 @@ def parse_license(data: bytes | str, source: str = "the license file") -> Licens
             values[name] = value.strip()
     if "server_url" in values and not re.match(r"https?://[^/\s]+", values["server_url"]):
         problems.append("server_url must start with http:// or https:// and name a host")
-    if "secret" in values and not _SECRET.fullmatch(values["secret"]):
+    if "secret" in values and not _is_secret(values["secret"]):
         problems.append("secret is not a connector secret (was the file edited?)")
     if problems:
         raise LicenseError(f"{source} is damaged: {'; '.join(problems)}; create a new license for this connector")
     values["server_url"] = values["server_url"].rstrip("/")
     return License(**values)
+
+
+def _is_secret(text: str) -> bool:
+    try:
+        parse_secret(text)
+    except NotAuthenticated:
+        return False
+    return True
 
 
 class Outcome(StrEnum):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from postroom.errors import NotAuthenticated
 
-_TOKEN = re.compile(r"pr_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})")
+_TOKEN = r"{prefix}_(?P<id>[0-9a-f]{{12}})_(?P<secret>[A-Za-z0-9_-]{{43}})"
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,11 @@ class NewToken:
     plaintext: str = field(repr=False)
 
 
-def new_token() -> NewToken:
+def new_token(prefix: str = "pr") -> NewToken:
+    """A new token; ``prefix`` tells kinds apart (``pr`` API tokens, ``prc`` connector licenses)."""
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    return NewToken(token_id=token_id, secret_hash=hash_secret(secret), plaintext=f"pr_{token_id}_{secret}")
+    return NewToken(token_id=token_id, secret_hash=hash_secret(secret), plaintext=f"{prefix}_{token_id}_{secret}")
 
 
 def hash_secret(secret: str) -> str:
@@ -41,14 +42,19 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def parse_token(plaintext: str) -> tuple[str, str]:
-    """``(token_id, secret)`` from a token as issued; NotAuthenticated for anything else."""
-    match = _TOKEN.fullmatch(plaintext)
+def parse_token(
+    plaintext: str,
+    prefix: str = "pr",
+    what: str = "API token",
+    expected: str = "pr_<id>_<secret> as issued by Postroom",
+) -> tuple[str, str]:
+    """``(token_id, secret)`` from a token as issued; NotAuthenticated naming ``what`` for anything else."""
+    match = re.fullmatch(_TOKEN.format(prefix=re.escape(prefix)), plaintext)
     if match is None:
         # Never echo the value: it may be a real secret pasted into the wrong place.
         raise NotAuthenticated(
-            "malformed API token: expected pr_<id>_<secret> as issued by Postroom "
-            "(pr_, 12 lower-case hex characters, _, 43 URL-safe characters)"
+            f"malformed {what}: expected {expected} "
+            f"({prefix}_, 12 lower-case hex characters, _, 43 URL-safe characters)"
         )
     return match["id"], match["secret"]
 

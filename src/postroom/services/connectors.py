@@ -129,7 +129,7 @@ def create_connector(
         tenant_id=tenant.id,
         name=name,
         name_key=name_key(name),
-        key=secret.key,
+        key=secret.token_id,
         secret_hash=secret.secret_hash,
         path_roots=roots,
         created_by=created_by[:254],
