@@ -160,7 +160,7 @@ def get_connector(session: Session, tenant_id: str, key: str) -> Connector:
     connector = session.scalar(
         select(Connector).where(
             Connector.tenant_id == tenant_id,
-            (func.lower(Connector.id) == key.lower())
+            (Connector.id == key.lower())
             | (Connector.key == key.lower())
             | (Connector.name_key == name_key(key)),
         )

@@ -394,7 +394,7 @@ def _filing(session: Session, tenant_id: str, delivery_id: object) -> Filing | N
         return None
     return session.scalar(
         select(Filing)
-        .where(Filing.tenant_id == tenant_id, func.lower(Filing.id) == delivery_id.strip().lower())
+        .where(Filing.tenant_id == tenant_id, Filing.id == delivery_id.strip().lower())
         .execution_options(populate_existing=True)  # claims change rows with UPDATE statements
     )
 

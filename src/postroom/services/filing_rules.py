@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.archive import ArchiveFolder, FolderEntry, Message
@@ -73,7 +73,7 @@ def get_rule(session: Session, tenant_id: str, key: str) -> FilingRule:
     rule = session.scalar(
         select(FilingRule).where(
             FilingRule.tenant_id == tenant_id,
-            (func.lower(FilingRule.id) == key.lower()) | (FilingRule.name_key == name_key(key)),
+            (FilingRule.id == key.lower()) | (FilingRule.name_key == name_key(key)),
         )
     )
     if rule is None:

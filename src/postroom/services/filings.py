@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -129,7 +129,7 @@ def get_filing(session: Session, tenant_id: str, filing_id: str) -> Filing:
     filing = None
     if is_storable(key) and len(key) <= 36:
         filing = session.scalar(
-            select(Filing).where(Filing.tenant_id == tenant_id, func.lower(Filing.id) == key.lower())
+            select(Filing).where(Filing.tenant_id == tenant_id, Filing.id == key.lower())
         )
     if filing is None:
         raise NotFound("filing", filing_id)

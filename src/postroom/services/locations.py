@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import Location
@@ -81,7 +81,7 @@ def get_location(session: Session, tenant_id: str, key: str) -> Location:
     location = session.scalar(
         select(Location).where(
             Location.tenant_id == tenant_id,
-            (func.lower(Location.id) == key.lower()) | (Location.name_key == name_key(key)),
+            (Location.id == key.lower()) | (Location.name_key == name_key(key)),
         )
     )
     if location is None:
@@ -112,7 +112,7 @@ def search_locations(session: Session, tenant_id: str, query: str | None = None)
     if query and query.strip():
         stmt = stmt.where(
             Location.name_key.like(like_contains_pattern(query), escape="\\")
-            | (func.lower(Location.id) == query.strip().lower())
+            | (Location.id == query.strip().lower())
         )
     return list(session.scalars(stmt))
 

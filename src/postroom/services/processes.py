@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import DirectoryService, Process, ProcessMessage, Profile, Schedule
@@ -84,7 +84,7 @@ def get_process(session: Session, tenant_id: str, key: str) -> Process:
     process = session.scalar(
         select(Process).where(
             Process.tenant_id == tenant_id,
-            (func.lower(Process.id) == key.lower()) | (Process.request_id == key.upper()),
+            (Process.id == key.lower()) | (Process.request_id == key.upper()),
         )
     )
     if process is None:

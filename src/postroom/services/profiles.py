@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import DirectoryService, Profile, Schedule, Secret
@@ -40,7 +40,7 @@ def _resolve_references(
         row_id = session.scalar(
             select(model.id).where(
                 model.tenant_id == tenant_id,
-                (func.lower(model.id) == key.lower()) | (model.name_key == name_key(key)),
+                (model.id == key.lower()) | (model.name_key == name_key(key)),
             )
         )
         if row_id is None:
@@ -125,7 +125,7 @@ def get_profile(session: Session, tenant_id: str, key: str) -> Profile:
     profile = session.scalar(
         select(Profile).where(
             Profile.tenant_id == tenant_id,
-            (func.lower(Profile.id) == key.lower()) | (Profile.name_key == name_key(key)),
+            (Profile.id == key.lower()) | (Profile.name_key == name_key(key)),
         )
     )
     if profile is None:
@@ -170,7 +170,7 @@ def search_profiles(session: Session, tenant_id: str, query: str | None = None) 
     if query and query.strip():
         stmt = stmt.where(
             Profile.name_key.like(like_contains_pattern(query), escape="\\")
-            | (func.lower(Profile.id) == query.strip().lower())
+            | (Profile.id == query.strip().lower())
         )
     return list(session.scalars(stmt))
 

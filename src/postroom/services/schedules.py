@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import Profile, Schedule
@@ -51,7 +51,7 @@ def get_schedule(session: Session, tenant_id: str, key: str) -> Schedule:
     schedule = session.scalar(
         select(Schedule).where(
             Schedule.tenant_id == tenant_id,
-            (func.lower(Schedule.id) == key.lower()) | (Schedule.name_key == name_key(key)),
+            (Schedule.id == key.lower()) | (Schedule.name_key == name_key(key)),
         )
     )
     if schedule is None:
@@ -79,7 +79,7 @@ def list_schedules(session: Session, tenant_id: str, search: str | None = None) 
     if search and search.strip():
         stmt = stmt.where(
             Schedule.name_key.like(like_contains_pattern(search), escape="\\")
-            | (func.lower(Schedule.id) == search.strip().lower())
+            | (Schedule.id == search.strip().lower())
         )
     return list(session.scalars(stmt))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.db.models import DirectoryService, Profile, Secret
@@ -58,7 +58,7 @@ def get_secret(session: Session, tenant_id: str, key: str) -> Secret:
     secret = session.scalar(
         select(Secret).where(
             Secret.tenant_id == tenant_id,
-            (func.lower(Secret.id) == key.lower()) | (Secret.name_key == name_key(key)),
+            (Secret.id == key.lower()) | (Secret.name_key == name_key(key)),
         )
     )
     if secret is None:
@@ -107,7 +107,7 @@ def list_secrets(session: Session, tenant_id: str, search: str | None = None) ->
     if search and search.strip():
         query = query.where(
             Secret.name_key.like(like_contains_pattern(search), escape="\\")
-            | (func.lower(Secret.id) == search.strip().lower())
+            | (Secret.id == search.strip().lower())
         )
     return list(session.scalars(query))
 
