@@ -160,9 +160,7 @@ def get_connector(session: Session, tenant_id: str, key: str) -> Connector:
     connector = session.scalar(
         select(Connector).where(
             Connector.tenant_id == tenant_id,
-            (Connector.id == key.lower())
-            | (Connector.key == key.lower())
-            | (Connector.name_key == name_key(key)),
+            (Connector.id == key.lower()) | (Connector.key == key.lower()) | (Connector.name_key == name_key(key)),
         )
     )
     if connector is None:

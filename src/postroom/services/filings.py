@@ -128,9 +128,7 @@ def get_filing(session: Session, tenant_id: str, filing_id: str) -> Filing:
     key = filing_id.strip()
     filing = None
     if is_storable(key) and len(key) <= 36:
-        filing = session.scalar(
-            select(Filing).where(Filing.tenant_id == tenant_id, Filing.id == key.lower())
-        )
+        filing = session.scalar(select(Filing).where(Filing.tenant_id == tenant_id, Filing.id == key.lower()))
     if filing is None:
         raise NotFound("filing", filing_id)
     return filing

@@ -111,8 +111,7 @@ def search_locations(session: Session, tenant_id: str, query: str | None = None)
         return []  # no name or ID contains it
     if query and query.strip():
         stmt = stmt.where(
-            Location.name_key.like(like_contains_pattern(query), escape="\\")
-            | (Location.id == query.strip().lower())
+            Location.name_key.like(like_contains_pattern(query), escape="\\") | (Location.id == query.strip().lower())
         )
     return list(session.scalars(stmt))
 

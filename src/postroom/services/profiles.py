@@ -169,8 +169,7 @@ def search_profiles(session: Session, tenant_id: str, query: str | None = None) 
         return []  # no name or ID contains it
     if query and query.strip():
         stmt = stmt.where(
-            Profile.name_key.like(like_contains_pattern(query), escape="\\")
-            | (Profile.id == query.strip().lower())
+            Profile.name_key.like(like_contains_pattern(query), escape="\\") | (Profile.id == query.strip().lower())
         )
     return list(session.scalars(stmt))
 

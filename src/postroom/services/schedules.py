@@ -78,8 +78,7 @@ def list_schedules(session: Session, tenant_id: str, search: str | None = None) 
         return []  # no name or ID contains it
     if search and search.strip():
         stmt = stmt.where(
-            Schedule.name_key.like(like_contains_pattern(search), escape="\\")
-            | (Schedule.id == search.strip().lower())
+            Schedule.name_key.like(like_contains_pattern(search), escape="\\") | (Schedule.id == search.strip().lower())
         )
     return list(session.scalars(stmt))
 

@@ -106,8 +106,7 @@ def list_secrets(session: Session, tenant_id: str, search: str | None = None) ->
         return []  # no name or ID contains it
     if search and search.strip():
         query = query.where(
-            Secret.name_key.like(like_contains_pattern(search), escape="\\")
-            | (Secret.id == search.strip().lower())
+            Secret.name_key.like(like_contains_pattern(search), escape="\\") | (Secret.id == search.strip().lower())
         )
     return list(session.scalars(query))
 
