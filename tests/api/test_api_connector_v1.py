@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,3 +156,76 @@ def test_licenses_are_checked(runtime: Runtime, http: httpx.Client, alice: Calle
     revoked = nas.call("GET", "/hello")
     assert revoked.status_code == 401 and revoked.json()["error"] == "LicenseRevoked"
     assert "revoked on" in revoked.json()["message"]
+
+
+def _parts(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
+    """The framed answer of ``POST deliveries/messages``, read as decision 0004 describes it."""
+    parts = []
+    while body:
+        line, _, body = body.partition(b"\n")
+        header = json.loads(line)
+        size = header.get("size", 0)
+        parts.append((header, body[:size]))
+        body = body[size:]
+    return parts
+
+
+def test_messages_are_fetched_many_at_once_in_order(runtime: Runtime, http: httpx.Client, filed: list[int]) -> None:
+    nas = _agent(runtime, http, "alpha", "NAS")
+    assert nas.lease("inst-1", "nas.lan").status_code == 200
+    claimed = nas.call("POST", "/deliveries/claim", json={"limit": 10}).json()["deliveries"]
+    ids = [d["id"] for d in claimed]
+    with runtime.transaction() as session:
+        tenant_id = session.query(Tenant).filter_by(name="alpha").one().id
+
+    answer = nas.call("POST", "/deliveries/messages", json={"ids": [ids[1], "no-such-delivery", ids[0]]})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/vnd.postroom.messages"
+    (second, second_bytes), (unknown, _), (first, first_bytes), (end, _) = _parts(answer.content)
+    for header, data, delivery in ((second, second_bytes, claimed[1]), (first, first_bytes, claimed[0])):
+        assert header == {
+            "id": delivery["id"],
+            "size": delivery["message"]["size"],
+            "sha256": delivery["message"]["sha256"],
+        }
+        assert data == runtime.blobs.get(tenant_id, header["sha256"])
+    assert unknown["id"] == "no-such-delivery" and unknown["error"]["status"] == 404
+    assert end == {"end": True, "count": 3}
+
+    # an answered delivery is a 409 part, a blob gone from the store a 404 part; the stream still ends
+    results = [{"delivery_id": ids[0], "attempt": 1, "outcome": "skipped", "reason": "disk_full"}]
+    assert nas.call("POST", "/deliveries/results", json={"results": results}).status_code == 200
+    blob = runtime.blobs.path(tenant_id, claimed[1]["message"]["sha256"])  # type: ignore[attr-defined]
+    blob.rename(blob.with_suffix(".away"))
+    try:
+        parts = _parts(nas.call("POST", "/deliveries/messages", json={"ids": ids}).content)
+    finally:
+        blob.with_suffix(".away").rename(blob)
+    assert [(h["id"], h["error"]["status"], h["error"]["error"]) for h, _ in parts[:2]] == [
+        (ids[0], 409, "Conflict"),
+        (ids[1], 404, "BlobMissing"),
+    ]
+    assert parts[2][0] == {"end": True, "count": 2}
+
+
+def test_batched_fetches_are_fenced_and_bounded(runtime: Runtime, http: httpx.Client, filed: list[int]) -> None:
+    nas = _agent(runtime, http, "alpha", "NAS")
+    assert nas.call("POST", "/deliveries/messages", json={"ids": ["x"]}).status_code == 409  # no lease, no bytes
+    assert nas.lease("inst-1", "nas.lan").status_code == 200
+    too_many = nas.call("POST", "/deliveries/messages", json={"ids": [str(n) for n in range(101)]})
+    assert too_many.status_code == 422 and "ids" in too_many.text
+    assert nas.call("POST", "/deliveries/messages", json={"ids": []}).status_code == 422
+
+
+def test_hello_names_the_holders_installation_and_the_poll_interval(
+    runtime: Runtime, http: httpx.Client, alice: Caller
+) -> None:
+    nas = _agent(runtime, http, "alpha", "NAS")
+    assert nas.lease("inst-1", "nas.lan").status_code == 200
+    hello = nas.call("GET", "/hello").json()
+    assert hello["poll_seconds"] == runtime.settings.connector_poll_seconds == 15
+    assert (hello["lease"]["name"], hello["lease"]["instance_id"], hello["lease"]["host"]) == (
+        "NAS",
+        "inst-1",
+        "nas.lan",
+    )

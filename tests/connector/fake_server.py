@@ -1,7 +1,9 @@
 """A small stateful stand-in for the server side of decision 0004, as an httpx transport.
 
-Only for the connector's own tests until the real server exists: it keeps deliveries, a lease
-with a fencing token, and the results it was sent. ``down`` makes every request fail to connect.
+For the agent's unit tests, where faults are wanted on demand (the end-to-end tests use the real
+server): it keeps deliveries, a lease with a fencing token, and the results it was sent. ``down``
+makes every request fail to connect; a delivery in ``gone`` has no bytes (a 404 part), one in
+``garbled`` arrives with other bytes than claimed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class FakeServer:
     revoked: bool = False
     down: bool = False
     requests: list[str] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+    garbled: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, delivery_id: str, location_id: str, raw: bytes, **facts: Any) -> None:
@@ -105,6 +109,8 @@ class FakeServer:
             d = self.deliveries[match[1]]
             headers = {"Postroom-Content-SHA256": hashlib.sha256(d.raw).hexdigest(), "Content-Type": "message/rfc822"}
             return httpx.Response(200, content=d.raw, headers=headers)
+        if path == "/deliveries/messages":
+            return httpx.Response(200, content=b"".join(self._parts(body["ids"])))
         if path == "/deliveries/results":
             statuses = []
             for result in body["results"]:
@@ -117,6 +123,22 @@ class FakeServer:
                 statuses.append({"delivery_id": d.id, "status": "applied"})
             return httpx.Response(200, json={"results": statuses})
         return _error(404, "NotFound", path)
+
+    def _parts(self, ids: list[str]) -> list[bytes]:
+        parts = []
+        for delivery_id in ids:
+            d = self.deliveries.get(delivery_id)
+            if d is None or d.id in self.gone:
+                error = {"status": 404, "error": "NotFound", "message": f"no delivery {delivery_id!r}"}
+                parts.append(_line({"id": delivery_id, "error": error}))
+                continue
+            raw = d.raw.replace(b"a", b"b") if d.id in self.garbled else d.raw
+            parts.append(_line({"id": d.id, "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}) + raw)
+        return [*parts, _line({"end": True, "count": len(ids)})]
+
+
+def _line(document: dict[str, Any]) -> bytes:
+    return json.dumps(document).encode() + b"\n"
 
 
 def _claimed(d: FakeDelivery) -> dict[str, Any]:

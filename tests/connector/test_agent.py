@@ -8,7 +8,9 @@ from pathlib import Path
 
 import olefile
 
-from postroom.connector.agent import Agent, ExitCode
+from postroom.connector.agent import GROUP_BYTES, GROUP_COUNT, Agent, ExitCode, fetch_groups
+from postroom.connector.protocol import Delivery
+from postroom.formats.naming import MessageNameFacts
 from tests.connector.conftest import FACTS, RAW
 from tests.connector.fake_server import FakeServer
 
@@ -116,3 +118,37 @@ def test_run_keeps_going_through_an_outage_and_stops_on_request(
     assert not thread.is_alive()
     assert [r["outcome"] for r in server.results] == ["written"]
     assert server.holder is None
+
+
+def test_messages_come_in_groups_and_a_broken_one_costs_only_itself(
+    tmp_path: Path, server: FakeServer, make_agent: Callable[..., Agent]
+) -> None:
+    for n in range(120):
+        server.add(f"d{n:03}", "L1", RAW + f"{n}\r\n".encode(), **(FACTS | {"subject": f"m{n:03}"}))
+    server.gone.add("d007")  # the server has no bytes for it (a 404 part)
+    server.garbled.add("d042")  # its bytes arrive changed (hash and size checked per part)
+    assert make_agent(batch=500).run() == ExitCode.OK
+    fetches = [r for r in server.requests if r == "POST /deliveries/messages"]
+    assert len(fetches) == 3  # 120 deliveries in groups of 50
+    outcomes = {r["delivery_id"]: r["outcome"] for r in server.results}
+    assert outcomes.pop("d007") == "failed" and outcomes.pop("d042") == "failed"
+    assert set(outcomes.values()) == {"written"} and len(outcomes) == 118
+    errors = {r["delivery_id"]: r.get("error", "") for r in server.results if r["outcome"] == "failed"}
+    assert "no delivery 'd007'" in errors["d007"] and "a broken transfer" in errors["d042"]
+    names = sorted(p.name for p in (tmp_path / "projects").iterdir())
+    assert len(names) == 118 and "20261122T101530Z m007.eml" not in names
+    assert not [p for p in (tmp_path / "projects").iterdir() if p.name.startswith(".postroom-")]
+
+
+def test_fetch_groups_respect_count_and_bytes() -> None:
+    def group_sizes(*sizes: int) -> list[list[int]]:
+        queue = [
+            (Delivery(str(i), 1, "L1", "0" * 64, size, MessageNameFacts("0" * 64)), None)
+            for i, size in enumerate(sizes)
+        ]
+        return [[d.size for d, _ in group] for group in fetch_groups(queue)]  # type: ignore[arg-type]
+
+    assert group_sizes() == []
+    assert [len(g) for g in group_sizes(*[1000] * 120)] == [GROUP_COUNT, GROUP_COUNT, 20]
+    big = GROUP_BYTES // 2 + 1
+    assert group_sizes(big, big, 10, GROUP_BYTES * 3, 5) == [[big], [big, 10], [GROUP_BYTES * 3], [5]]

@@ -29,7 +29,7 @@ def test_the_unit_runs_postroom_connector_run_with_options_it_has() -> None:
     argv = shlex.split(service["ExecStart"])
     assert argv[:5] == ["/usr/bin/env", "postroom", "connector", "run", "--license"]
     group: Any = typer.main.get_command(app)
-    run = group.commands["connector"].commands["run"]
+    run = group.get_command(None, "connector").get_command(None, "run")
     known = {flag for param in run.params for flag in param.opts}
     assert [arg for arg in argv[4:] if arg.startswith("-") and arg not in known] == []
     assert service["User"] == "postroom-connector" and service["Restart"] == "on-failure"

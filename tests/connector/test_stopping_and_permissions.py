@@ -32,10 +32,10 @@ def test_sigterm_during_a_write_finishes_that_file_then_releases(
     agent = make_agent(once=False, interval=0.5)
     real_write = agent_module.write
 
-    def slow_write(prepared: Prepared) -> DeliveryResult:
+    def slow_write(prepared: Prepared, unsynced: set[Path] | None = None) -> DeliveryResult:
         if prepared.delivery.id == "d1":
             os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of this file
-        return real_write(prepared)
+        return real_write(prepared, unsynced)
 
     monkeypatch.setattr(agent_module, "write", slow_write)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: agent.stop())

@@ -497,3 +497,19 @@ def test_the_temp_file_of_a_killed_writer_is_cleaned_up_later(tmp_path: Path) ->
 
 def test_cleanup_of_a_missing_folder_finds_nothing(tmp_path: Path) -> None:
     assert cleanup_stale_temp_files(tmp_path / "missing", timedelta(0)) == 0
+
+
+def test_a_caller_writing_many_files_fsyncs_each_folder_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(local, "fsync_folder", lambda folder: synced.append(Path(folder)))
+    unsynced: set[Path] = set()
+    for n in range(3):
+        write_file_atomically(tmp_path, f"2026/11/m{n}.eml", b"x%d" % n, mtime=None, unsynced=unsynced)
+    again = write_file_atomically(tmp_path, "2026/11/m0.eml", b"x0", mtime=None, unsynced=unsynced)
+    assert again.outcome is WriteOutcome.ALREADY_PRESENT
+    assert synced == []  # left to the caller …
+    assert unsynced == {tmp_path, tmp_path / "2026", tmp_path / "2026" / "11"}  # … with every folder touched
+    local.sync_folders(sorted(unsynced))
+    assert sorted(synced) == sorted(unsynced)
+    write_file_atomically(tmp_path, "2026/11/m9.eml", b"x9", mtime=None)
+    assert synced[-1] == tmp_path / "2026" / "11"  # without the set, at once

@@ -6,9 +6,11 @@ remove stale temporary files from the location folders, and send the journal's r
 
 A pass: heartbeat when due (every third of the lease time), claim up to ``batch`` deliveries,
 skip at once those whose folder is unreachable (``no_path``) or fails the write check (one
-check per folder per pass), fetch the others on a few threads ahead of the one writer (the
-fetch threads also name and convert them), write, journal, and report in batches. A full claim
-means more is due: claim again at once; otherwise wait the poll interval.
+check per folder per pass), and cut the others into groups (up to 50 deliveries or 8 MiB). Each
+group is one thread's work: fetch its messages in one request, name and convert them, and write
+them one by one, so that the fsyncs of several threads overlap. Results are journaled and
+reported in batches. A full claim means more is due: claim again at once; otherwise wait the
+poll interval.
 
 The lease is never trusted past the connector's own deadline — the last successful renewal plus
 the lease time minus a third — and nothing is written after it until a heartbeat succeeds, so a
@@ -22,7 +24,7 @@ server unreachable (or 5xx)        keeps running; "server unreachable, retrying 
 ``LeaseLost``                      stops writing, drops the deliveries not yet started, takes it again
 ``LeaseHeld``                      logs the holder the server names; asks again every poll interval
 ``LicenseRevoked`` (any 401)       logs it and exits with code 3 (the systemd unit does not restart)
-SIGTERM / SIGINT (:meth:`stop`)    finishes the file in progress, reports, releases the lease, exit 0
+SIGTERM / SIGINT (:meth:`stop`)    finishes the files in progress, reports, releases the lease, exit 0
 =================================  ==================================================================
 """
 
@@ -32,8 +34,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import IntEnum
@@ -42,7 +44,7 @@ from typing import Protocol
 
 import httpx
 
-from postroom.connector.client import ConnectorClient
+from postroom.connector.client import MAX_FETCH, ConnectorClient, FetchedMessage
 from postroom.connector.errors import ProtocolError, ServerUnreachable, StateFolderInUse
 from postroom.connector.protocol import Delivery, DeliveryResult
 from postroom.connector.state import StateFolder
@@ -57,11 +59,12 @@ from postroom.connector.writer import (
     problem_result,
     write,
 )
-from postroom.destinations.local import check_writable, cleanup_stale_temp_files
+from postroom.destinations.local import check_writable, cleanup_stale_temp_files, sync_folders
 from postroom.domain.connector import License, Outcome
 from postroom.domain.location import PathKind, PathRoot
 from postroom.errors import (
     ConfigurationError,
+    Conflict,
     DestinationError,
     LeaseHeld,
     LeaseLost,
@@ -135,7 +138,9 @@ class Agent:
         self._destinations: dict[str, Destination] = {}
         self._config_due = True
         self._cleaned_at: float | None = None
-        self._unjournaled: list[DeliveryResult] = []
+        self._unjournaled: list[DeliveryResult] = []  # recorded by the pool's threads, journaled by run's
+        self._results_lock = threading.Lock()
+        self._lease_lock = threading.RLock()  # one heartbeat at a time, whichever thread finds it due
         self._reported_at = 0.0
         self._state: StateFolder | None = None
 
@@ -249,9 +254,10 @@ class Agent:
         )
 
     def _heartbeat(self) -> None:
-        asked = self.clock.monotonic()
-        self.client.heartbeat(backlog_local=len(self.state.journal) + len(self._unjournaled))
-        self._renewed_at = asked
+        with self._lease_lock:
+            asked = self.clock.monotonic()
+            self.client.heartbeat(backlog_local=len(self.state.journal) + len(self._unjournaled))
+            self._renewed_at = asked
 
     def _keep_lease(self) -> None:
         """Take the lease if not held; renew it if a heartbeat is due."""
@@ -262,9 +268,10 @@ class Agent:
 
     def _may_write(self) -> None:
         """Raise unless the lease is surely still ours (renewing it when the deadline has passed)."""
-        if self.clock.monotonic() >= self.deadline:
-            log.warning("the lease deadline has passed: writing paused until the server renews it")
-            self._heartbeat()
+        with self._lease_lock:
+            if self.clock.monotonic() >= self.deadline:
+                log.warning("the lease deadline has passed: writing paused until the server renews it")
+                self._heartbeat()
 
     # ------------------------------------------------------------ a pass
 
@@ -317,7 +324,8 @@ class Agent:
             log.info("removed %d stale temporary files in %s", removed, destination.folder)
 
     def _file(self, pool: ThreadPoolExecutor, deliveries: list[Delivery]) -> None:
-        """Write ``deliveries``: skip the unreachable ones, fetch the rest ahead of the writer."""
+        """Write ``deliveries``: skip the unreachable ones, and hand the rest, in groups, to the
+        pool's threads, which fetch, name, convert and write them (fsyncs overlap that way)."""
         checked: dict[Path, DestinationError | None] = {}
         queue: list[tuple[Delivery, Destination]] = []
         for delivery in deliveries:
@@ -330,29 +338,21 @@ class Agent:
                 self._record(result, destination)
             else:
                 queue.append((delivery, destination))
-        futures: list[Future[Prepared | DeliveryResult]] = []
+        halt = threading.Event()
+        futures = [pool.submit(self._deliver, group, halt) for group in fetch_groups(queue)]
         try:
-            for prepared in self._fetched(pool, queue, futures):
-                if isinstance(prepared, DeliveryResult):
-                    self._record(prepared, None)
-                    continue
-                try:
-                    self._may_write()
-                except BaseException:
-                    prepared.close()
-                    raise
-                self._record(write(prepared), prepared.destination)
+            for future in futures:
+                self._wait(future)
                 if self.stopping:
                     break
                 if self.clock.monotonic() - self._reported_at >= self.settings.report_every:
                     self._journal()
                     self._report()
         finally:
+            halt.set()  # the running groups finish the file in progress and write no more
             for future in futures:
-                if not future.cancel() and future.done() and future.exception() is None:
-                    leftover = future.result()
-                    if isinstance(leftover, Prepared):
-                        leftover.close()
+                future.cancel()
+            wait(futures)
             self._journal()
 
     def _folder_problem(
@@ -369,34 +369,55 @@ class Agent:
         error = checked[folder]
         return None if error is None else destination_result(delivery, error)
 
-    def _fetched(
-        self,
-        pool: ThreadPoolExecutor,
-        queue: list[tuple[Delivery, Destination]],
-        futures: list[Future[Prepared | DeliveryResult]],
-    ) -> Iterator[Prepared | DeliveryResult]:
-        """The prepared deliveries in order, fetched at most ``2 * fetchers`` ahead; heartbeats while waiting."""
-        ahead = 2 * self.settings.fetchers
-        submitted = 0
-        for index in range(len(queue)):
-            while submitted < len(queue) and submitted < index + ahead:
-                delivery, destination = queue[submitted]
-                futures.append(pool.submit(self._prepare, delivery, destination))
-                submitted += 1
-            if self.stopping:
-                return
-            yield self._wait(futures[index])
-
-    def _prepare(self, delivery: Delivery, destination: Destination) -> Prepared | DeliveryResult:
-        """On a fetch thread: the message's bytes, named and converted; a failed result if the server
-        has no usable bytes for it. Connection and lease problems propagate to the writer."""
+    def _deliver(self, group: list[tuple[Delivery, Destination]], halt: threading.Event) -> None:
+        """On a pool thread: fetch ``group`` in one request, write it, fsync its folders once and
+        record each result; stop before the next file once ``halt`` or :meth:`stop` is set."""
+        prepared = self._prepare(group)
+        done: list[tuple[DeliveryResult, Destination | None]] = []
+        unsynced: set[Path] = set()
         try:
-            message = self.client.fetch(delivery)
-        except (NotFound, ProtocolError) as exc:
-            return failed(delivery, str(exc))
-        return prepare(delivery, destination, message)
+            for item in prepared:
+                if isinstance(item, DeliveryResult):
+                    done.append((item, None))
+                    continue
+                if halt.is_set() or self.stopping:
+                    break
+                self._may_write()
+                done.append((write(item, unsynced), item.destination))
+        finally:
+            _close(prepared, ())
+            try:
+                sync_folders(sorted(unsynced))
+            except DestinationError as exc:  # written, but not surely durable: offered again, found present
+                done = [(_unsure(r, exc) if r.outcome is Outcome.WRITTEN else r, d) for r, d in done]
+            for result, destination in done:
+                self._record(result, destination)
 
-    def _wait(self, future: Future[Prepared | DeliveryResult]) -> Prepared | DeliveryResult:
+    def _prepare(self, group: list[tuple[Delivery, Destination]]) -> list[Prepared | DeliveryResult]:
+        """On a fetch thread: the group's messages in one request, named and converted; a failed
+        result for a delivery the server has no usable bytes for, nothing for one whose claim is
+        gone (it is offered again). Connection and lease problems propagate to the writer."""
+        fetched = self.client.fetch_many([delivery for delivery, _ in group])
+        prepared: list[Prepared | DeliveryResult] = []
+        handed = 0  # fetched messages handed on to prepare(), which closes them
+        try:
+            for (delivery, destination), item in zip(group, fetched, strict=True):
+                handed += 1
+                if isinstance(item, FetchedMessage):
+                    prepared.append(prepare(delivery, destination, item))
+                elif isinstance(item, NotFound | ProtocolError):
+                    prepared.append(failed(delivery, str(item)))
+                elif isinstance(item, Conflict):
+                    log.warning("delivery %s: %s; it is offered again later", delivery.id, item)
+                else:
+                    raise item
+        except BaseException:
+            _close(prepared, fetched[handed:])
+            raise
+        return prepared
+
+    def _wait(self, future: Future[None]) -> None:
+        """Wait for ``future``, renewing the lease when due; its exception is raised here."""
         while True:
             timeout = max(0.05, self._heartbeat_due() - self.clock.monotonic())
             try:
@@ -407,7 +428,8 @@ class Agent:
     # ------------------------------------------------------------ results
 
     def _record(self, result: DeliveryResult, destination: Destination | None) -> None:
-        self._unjournaled.append(result)
+        with self._results_lock:
+            self._unjournaled.append(result)
         location = destination.location.name if destination else "-"
         name = Path(result.path).name if result.path else f"delivery {result.delivery_id}"
         if result.outcome.delivered:
@@ -420,9 +442,15 @@ class Agent:
             log.error("failed  %s  %s: %s", location, name, result.error)
 
     def _journal(self) -> None:
-        if self._unjournaled:
-            self.state.journal.append(self._unjournaled)
-            self._unjournaled = []
+        with self._results_lock:
+            results, self._unjournaled = self._unjournaled, []
+        if results:
+            try:
+                self.state.journal.append(results)
+            except BaseException:
+                with self._results_lock:
+                    self._unjournaled[:0] = results
+                raise
 
     def _report(self) -> None:
         """Send the journal's results; forget those the server answered for."""
@@ -435,6 +463,37 @@ class Agent:
                 "the server no longer knows %d deliveries (%s…); their results are dropped", len(unknown), unknown[0]
             )
         self.state.journal.acknowledge(r.key for r in pending if r.delivery_id in statuses)
+
+
+GROUP_COUNT = 50  # deliveries fetched in one request …
+GROUP_BYTES = 8 << 20  # … unless their messages add up to more than this (a larger one goes alone)
+
+
+def _unsure(result: DeliveryResult, error: DestinationError) -> DeliveryResult:
+    return DeliveryResult(result.delivery_id, result.attempt, Outcome.FAILED, error=f"written, not synced: {error}")
+
+
+def fetch_groups(queue: list[tuple[Delivery, Destination]]) -> list[list[tuple[Delivery, Destination]]]:
+    """``queue`` cut, in order, into the groups fetched one request each."""
+    groups: list[list[tuple[Delivery, Destination]]] = []
+    size = 0
+    for item in queue:
+        if not groups or len(groups[-1]) >= min(GROUP_COUNT, MAX_FETCH) or size + item[0].size > GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += item[0].size
+    return groups
+
+
+def _close(prepared: Iterable[Prepared | DeliveryResult], fetched: Iterable[FetchedMessage | PostroomError]) -> None:
+    """Let go of the bytes of what will not be written now."""
+    for item in prepared:
+        if isinstance(item, Prepared):
+            item.close()
+    for message in fetched:
+        if isinstance(message, FetchedMessage):
+            message.close()
 
 
 class _Backoff:

@@ -178,8 +178,11 @@ def prepare(delivery: Delivery, destination: Destination, message: FetchedMessag
     return Prepared(delivery, destination, destination.folder, name, data, sha256, conversion.warnings)
 
 
-def write(prepared: Prepared) -> DeliveryResult:
-    """Write ``prepared`` into its folder; the outcome to report. Closes its content."""
+def write(prepared: Prepared, unsynced: set[Path] | None = None) -> DeliveryResult:
+    """Write ``prepared`` into its folder; the outcome to report. Closes its content.
+
+    With ``unsynced`` the folders are fsynced by the caller (see ``write_file_atomically``)
+    before the outcome may be reported."""
     delivery = prepared.delivery
     content = prepared.content
     try:
@@ -189,6 +192,7 @@ def write(prepared: Prepared) -> DeliveryResult:
             content if isinstance(content, bytes) else content.chunks(),
             mtime=delivery.mtime,
             content_sha256=prepared.sha256,
+            unsynced=unsynced,
         )
     except DestinationError as exc:
         return destination_result(delivery, exc)

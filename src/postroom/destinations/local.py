@@ -23,7 +23,8 @@ never overwriting, and the same result however often it is repeated.
    service per tenant").
 5. If a different file holds the name, the suffixed name is used; if that too holds a different
    file (an 8-hex-digit clash, or someone's hand-made file) :class:`NameCollision` is raised.
-6. The folder entries are fsynced (not on Windows, where folders cannot be opened for it).
+6. The folder entries are fsynced (not on Windows, where folders cannot be opened for it) — or,
+   for a caller writing many files, once per folder afterwards (:func:`sync_folders`).
 
 On any failure the temporary file is removed; one left by a killed process is removed later by
 :func:`cleanup_stale_temp_files`. ``OSError`` is translated at this edge into a
@@ -75,6 +76,7 @@ __all__ = [
     "WriteResult",
     "check_writable",
     "cleanup_stale_temp_files",
+    "sync_folders",
     "write_file_atomically",
 ]
 
@@ -159,6 +161,7 @@ def write_file_atomically(
     *,
     mtime: datetime | None,
     content_sha256: str | None = None,
+    unsynced: set[Path] | None = None,
 ) -> WriteResult:
     """Write ``chunks`` as ``folder/name`` (a ``/``-separated relative name) as the module says.
 
@@ -166,6 +169,10 @@ def write_file_atomically(
     writing. With ``content_sha256`` a message already there is found before anything is written,
     and bytes that do not match it raise :class:`ContentMismatch`. Raise a
     :class:`DestinationError` when the message cannot be written.
+
+    With ``unsynced``, step 6 is left to the caller: the folders to fsync are added to the set,
+    and the new name is durable only after :func:`sync_folders` of it (one fsync per folder for
+    many files).
     """
     parts = _split_name(name)
     if mtime is not None and mtime.utcoffset() is None:
@@ -186,7 +193,11 @@ def write_file_atomically(
     finally:
         _remove(temp)  # after a link it is a second name for the file; after a rename it is gone
     if result.written:
-        _make_durable(result.path.parent, created)
+        folders = [result.path.parent, *reversed([path.parent for path in created])]
+        if unsynced is None:
+            sync_folders(folders)
+        else:
+            unsynced.update(folders)
     return result
 
 
@@ -362,11 +373,11 @@ def _links_unsupported(exc: OSError) -> bool:
     return exc.errno in unsupported or getattr(exc, "winerror", None) in (1, 50)  # invalid function, not supported
 
 
-def _make_durable(directory: Path, created: list[Path]) -> None:
-    """Fsync the folder holding the new file, and the parent of each folder made for it."""
+def sync_folders(folders: Iterable[Path]) -> None:
+    """Fsync ``folders`` (the folder holding a new file, and the parent of each folder made for it)."""
     if _WINDOWS:  # folders cannot be opened for fsync there; NTFS journals its metadata
         return
-    for folder in [directory, *reversed([path.parent for path in created])]:
+    for folder in folders:
         try:
             fsync_folder(folder)
         except OSError as exc:

@@ -25,13 +25,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from postroom.archive.blobstore import BlobStore
 from postroom.db.archive import ArchiveFolder, FolderEntry, Message
 from postroom.db.models import Connector, ConnectorLease, Filing, Location
 from postroom.db.types import utcnow
+from postroom.db.upsert import insert_ignoring_conflicts
 from postroom.domain.connector import Outcome, Reason, retry_delay
 from postroom.domain.filing import FilingStatus
 from postroom.domain.naming import is_storable
@@ -40,6 +40,8 @@ from postroom.errors import Conflict, FieldError, InvalidInput, LeaseHeld, Lease
 SCOPE = "*"  # all the tenant's locations; a later split gives each connector a scope of its own
 MAX_CLAIM = 500
 MAX_RESULTS = 500
+MAX_FETCH = 100  # deliveries per batched message fetch
+SMALL_MESSAGE = 1 << 20  # read whole from the blob store; larger ones are streamed
 MAX_TEXT = 2000  # error texts and paths are cut to this; a path longer than any file system allows
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -69,6 +71,7 @@ def holder_to_dict(session: Session, lease: ConnectorLease) -> dict[str, Any]:
     return {
         "connector_id": lease.connector_id,
         "name": holder.name if holder else None,
+        "instance_id": lease.instance_id,  # lets the holder's own doctor recognise its installation
         "host": lease.host,
         "since": lease.acquired_at.isoformat(),
         "expires_at": lease.expires_at.isoformat(),
@@ -116,11 +119,9 @@ def acquire_lease(
     for _ in range(3):  # a concurrent asker may change the row between our read and our write
         lease = session.get(ConnectorLease, (connector.tenant_id, SCOPE), populate_existing=True)
         if lease is None:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             values = {"tenant_id": connector.tenant_id, "scope": SCOPE, "fencing_token": 1, **grant}
             inserted = session.execute(
-                insert(ConnectorLease).values(**values).on_conflict_do_nothing().returning(ConnectorLease.scope)
+                insert_ignoring_conflicts(session, ConnectorLease).values(**values).returning(ConnectorLease.scope)
             ).first()
             if inserted is not None:
                 return _granted(session, connector, instance_id, host, version, 1, expires, lease_seconds, now)
@@ -363,8 +364,13 @@ class Download:
     tenant_id: str
     sha256: str
     size: int
+    delivery_id: str = ""
 
     def chunks(self, blobs: BlobStore, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        """The bytes in chunks: a small message in one read (one decompression call), a large one streamed."""
+        if self.size <= SMALL_MESSAGE:
+            yield blobs.get(self.tenant_id, self.sha256)
+            return
         with blobs.open(self.tenant_id, self.sha256) as reader:
             while chunk := reader.read(chunk_size):
                 yield chunk
@@ -380,23 +386,82 @@ def claimed_message(
     if filing is None:
         raise NotFound("delivery", delivery_id)
     if filing.claimed_by != connector.id or filing.claimed_until is None or filing.claimed_until <= now:
-        raise Conflict(
-            f"delivery {filing.id} is not claimed by this connector now (its claim expired or was answered): "
-            "claim deliveries again"
-        )
+        raise _not_claimed(filing.id)
     message = session.get(Message, filing.message_id)
     assert message is not None  # a filing's message is never deleted (RESTRICT)
-    return Download(connector.tenant_id, message.sha256, message.size)
+    return Download(connector.tenant_id, message.sha256, message.size, filing.id)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why one delivery of a batched fetch has no bytes: the error a single fetch would have raised."""
+
+    delivery_id: str
+    error: NotFound | Conflict
+
+
+def claimed_messages(
+    session: Session,
+    connector: Connector,
+    token: int | None,
+    delivery_ids: Sequence[str],
+    now: datetime | None = None,
+) -> list[Download | Refusal]:
+    """:func:`claimed_message` for several deliveries in one go: one fencing check and one query.
+
+    The answer follows ``delivery_ids``; a delivery that is unknown or not claimed by this
+    connector now is a :class:`Refusal` in its place, so one stale ID does not spoil the batch.
+    """
+    now = now or utcnow()
+    check_fencing(session, connector, token, now)
+    wanted = [_key(d) for d in delivery_ids]
+    rows = session.execute(
+        select(Filing.id, Filing.claimed_by, Filing.claimed_until, Message.sha256, Message.size)
+        .join(Message, Message.id == Filing.message_id)
+        .where(Filing.tenant_id == connector.tenant_id, Filing.id.in_({w for w in wanted if w}))
+    ).all()
+    found = {row.id: row for row in rows}
+    answer: list[Download | Refusal] = []
+    for raw, key in zip(delivery_ids, wanted, strict=True):
+        row = found.get(key)
+        if row is None:
+            answer.append(Refusal(str(raw), NotFound("delivery", str(raw))))
+        elif row.claimed_by != connector.id or row.claimed_until is None or row.claimed_until <= now:
+            answer.append(Refusal(row.id, _not_claimed(row.id)))
+        else:
+            answer.append(Download(connector.tenant_id, row.sha256, row.size, row.id))
+    return answer
+
+
+def _not_claimed(filing_id: str) -> Conflict:
+    return Conflict(
+        f"delivery {filing_id} is not claimed by this connector now (its claim expired or was answered): "
+        "claim deliveries again"
+    )
+
+
+def _key(delivery_id: object) -> str:
+    """The filing ID ``delivery_id`` names, or "" when it cannot name one."""
+    if not isinstance(delivery_id, str) or not is_storable(delivery_id) or len(delivery_id.strip()) > 36:
+        return ""
+    return delivery_id.strip().lower()
+
+
+def _filings(session: Session, tenant_id: str, delivery_ids: Sequence[object]) -> dict[str, Filing]:
+    """The tenant's filings among ``delivery_ids``, by ID, in one query."""
+    keys = {key for key in map(_key, delivery_ids) if key}
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(Filing)
+        .where(Filing.tenant_id == tenant_id, Filing.id.in_(keys))
+        .execution_options(populate_existing=True)  # claims change rows with UPDATE statements
+    )
+    return {filing.id: filing for filing in rows}
 
 
 def _filing(session: Session, tenant_id: str, delivery_id: object) -> Filing | None:
-    if not isinstance(delivery_id, str) or not is_storable(delivery_id) or len(delivery_id.strip()) > 36:
-        return None
-    return session.scalar(
-        select(Filing)
-        .where(Filing.tenant_id == tenant_id, Filing.id == delivery_id.strip().lower())
-        .execution_options(populate_existing=True)  # claims change rows with UPDATE statements
-    )
+    return _filings(session, tenant_id, [delivery_id]).get(_key(delivery_id))
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -465,8 +530,9 @@ def record_results(
     if problems:
         raise InvalidInput(problems)
     answers = []
+    filings = _filings(session, connector.tenant_id, [raw["delivery_id"] for raw in results])
     for raw in results:
-        filing = _filing(session, connector.tenant_id, raw["delivery_id"])
+        filing = filings.get(_key(raw["delivery_id"]))
         if filing is None:
             status = "unknown"
         elif filing.claimed_by != connector.id or filing.attempts != raw["attempt"]:

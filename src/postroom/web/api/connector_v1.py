@@ -7,6 +7,8 @@ rules live in ``services/deliveries.py``; these routes only translate.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
@@ -15,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from postroom import __version__
 from postroom.db.models import Tenant
-from postroom.errors import LeaseLost
+from postroom.errors import BlobStoreError, LeaseLost, PostroomError
 from postroom.services import connectors, deliveries
 from postroom.web.deps import LicenseSecretDep, RuntimeDep
+from postroom.web.errors import error_body, status_for
 
 PREFIX = "/api/connector/v1"
 FENCING_HEADER = "Postroom-Fencing-Token"
-POLL_SECONDS = 15  # how often an idle connector asks for deliveries; well inside the default lease
+MESSAGES_MEDIA_TYPE = "application/vnd.postroom.messages"
 
 router = APIRouter(prefix=PREFIX, tags=["connector protocol"])
 
@@ -73,7 +76,7 @@ def hello(secret: LicenseSecretDep, runtime: RuntimeDep) -> dict[str, Any]:
             "connector": {"id": connector.id, "name": connector.name, "tenant": tenant.name if tenant else None},
             "server_version": __version__,
             "lease_seconds": runtime.settings.connector_lease_seconds,
-            "poll_seconds": POLL_SECONDS,
+            "poll_seconds": runtime.settings.connector_poll_seconds,
             "lease": deliveries.holder_to_dict(session, lease) if lease else None,
         }
 
@@ -170,6 +173,72 @@ def message(
         yield from chunks
 
     return StreamingResponse(body(), media_type="message/rfc822", headers=headers)
+
+
+class FetchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=deliveries.MAX_FETCH, description="Claimed deliveries, in order")
+
+
+@router.post(
+    "/deliveries/messages",
+    summary="Several claimed deliveries' EML bytes in one framed stream (fenced)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {MESSAGES_MEDIA_TYPE: {}}}},
+)
+def messages(
+    body: FetchRequest,
+    secret: LicenseSecretDep,
+    runtime: RuntimeDep,
+    token: TokenHeader = None,
+) -> StreamingResponse:
+    """One part per requested ID, in order: a JSON line ``{"id", "size", "sha256"}`` and then exactly
+    ``size`` bytes, or ``{"id", "error": {"status", "error", "message"}}`` and no bytes; the stream
+    ends with ``{"end": true, "count": N}``. A stream cut short has no end line (decision 0004)."""
+    with runtime.transaction() as session:
+        connector = connectors.authenticate(session, secret)
+        answers = deliveries.claimed_messages(session, connector, _fencing_token(token), body.ids)
+    blobs = runtime.blobs
+
+    def parts() -> Iterator[bytes]:
+        for answer in answers:
+            if isinstance(answer, deliveries.Refusal):
+                yield _line({"id": answer.delivery_id, "error": _refusal(answer.error)})
+                continue
+            chunks = answer.chunks(blobs)
+            try:
+                first = next(chunks, b"")  # a missing blob is this part's error, not a broken stream
+            except BlobStoreError as exc:
+                yield _line({"id": answer.delivery_id, "error": _refusal(exc)})
+                continue
+            yield _line({"id": answer.delivery_id, "size": answer.size, "sha256": answer.sha256}) + first
+            yield from chunks
+        yield _line({"end": True, "count": len(answers)})
+
+    return StreamingResponse(_coalesced(parts()), media_type=MESSAGES_MEDIA_TYPE)
+
+
+def _coalesced(pieces: Iterator[bytes], at_least: int = 256 * 1024) -> Iterator[bytes]:
+    """``pieces`` joined into blocks of at least ``at_least`` bytes: each block of a sync iterator
+    costs the server a trip to a worker thread, and most messages are smaller than that."""
+    block: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        block.append(piece)
+        size += len(piece)
+        if size >= at_least:
+            yield b"".join(block)
+            block, size = [], 0
+    if block:
+        yield b"".join(block)
+
+
+def _line(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+
+
+def _refusal(error: PostroomError) -> dict[str, Any]:
+    return {"status": status_for(error), **error_body(error)}
 
 
 @router.post("/deliveries/results", summary="Report what became of claimed deliveries (fenced)")
