@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export POSTROOM_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test test-sqlite test-postgresql check format system-deps clean bench
+.PHONY: run test test-sqlite test-postgresql check format system-deps clean bench cluster
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/postroom/web/portal/vendor-assets.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	scripts/fetch-assets
 	touch $(STAMP)
 
 ## Debian packages the tests need (real servers); installed only when missing.
@@ -42,6 +43,10 @@ test-postgresql: $(STAMP)
 
 ## Everything CI runs: checks, then the whole suite on SQLite and on PostgreSQL.
 test: system-deps check test-sqlite test-postgresql
+
+## A scale-out cluster on this machine: PostgreSQL, Redis, two serve and two worker processes (Ctrl-C stops it).
+cluster: $(STAMP)
+	scripts/local-cluster
 
 ## Benchmark the IMAP sync against mbsync and offlineimap3 (bench/sync_vs_peers.py; not a test).
 bench: $(STAMP)

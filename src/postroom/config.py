@@ -68,6 +68,19 @@ class Settings(BaseSettings):
         le=16,
         description="Folders of one mailbox fetched at once during a sync, each on its own connection (1-16).",
     )
+    mailboxes_in_parallel: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Mailboxes of one multiple-mailbox run synchronized at once (1-64).",
+    )
+    mailboxes_per_server: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Mailboxes one process synchronizes at once from the same mail server, across all its runs "
+        "(1-256); each uses up to SYNC_CONNECTIONS connections.",
+    )
     public_url: str | None = Field(
         default=None,
         description="The URL connectors and people reach the server at, written into connector licenses; "
@@ -80,12 +93,57 @@ class Settings(BaseSettings):
         description="How long a connector's lease lasts without a heartbeat; another connector of the tenant "
         "takes over after it (5-3600).",
     )
+    connector_poll_seconds: int = Field(
+        default=15,
+        ge=1,
+        le=3600,
+        description="How often an idle connector asks for deliveries, unless started with --interval (1-3600); "
+        "keep it well under the lease time.",
+    )
     connector_retry_seconds: int = Field(
         default=60,
         ge=1,
         le=86400,
         description="Delay before a skipped or failed delivery is offered again; it doubles per attempt, "
         "up to an hour (1-86400).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL of the task queue (redis://host:6379/0); empty means a SQLite queue in "
+        "DATA_DIR/queue.db, which only the processes of one machine can share.",
+    )
+    queue_name: str = Field(
+        default="postroom",
+        min_length=1,
+        max_length=100,
+        description="Name of the task queue (the Redis key prefix); processes sharing one queue use the same name.",
+    )
+    workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Runs `postroom serve` executes at once in its own worker threads (0: none, leave the "
+        "queue to `postroom worker` processes); `postroom worker --workers` overrides it.",
+    )
+    run_lease_seconds: int = Field(
+        default=120,
+        ge=2,
+        le=3600,
+        description="How long a run's lock on its profile lasts without a heartbeat; a run whose worker died "
+        "is queued again after it (2-3600).",
+    )
+    run_retry_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Delay before a run that failed to reach its mail server is tried again; it doubles per "
+        "attempt, three retries (0-3600).",
+    )
+    scheduler_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=900,
+        description="How often `postroom serve` looks for due schedules and for runs whose worker died.",
     )
 
     @field_validator("data_dir", "blob_dir", mode="before")

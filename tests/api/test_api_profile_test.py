@@ -86,11 +86,18 @@ def test_the_result_is_200_whether_or_not_the_test_passed(alice: Caller, dovecot
 def test_a_multiple_mailbox_profile_answers_422_until_a_mailbox_is_chosen(
     alice: Caller, runtime: Runtime, dovecot: Dovecot
 ) -> None:
-    _profile(alice, dovecot)
+    user, _password = _profile(alice, dovecot)
+    master, master_password = f"archiver-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    dovecot.add_master_user(master, master_password)  # multiple mode: an administrator acting as the mailbox
+    secret = {"name": "Archiver", "kind": "basic", "values": {"username": master, "password": master_password}}
+    assert alice.post(f"{BASE}/secrets", json=secret).status_code == 201
     with runtime.transaction() as session:
         tenant = tenant_for(session, Actor.local_admin(), "alpha")
         session.add(DirectoryService(tenant_id=tenant.id, name="Staff", name_key=name_key("Staff"), type="static"))
-    edited = alice.patch(f"{BASE}/profiles/Dovecot", json={"mode": "multiple", "directory_service_id": "Staff"})
+    edited = alice.patch(
+        f"{BASE}/profiles/Dovecot",
+        json={"mode": "multiple", "directory_service_id": "Staff", "secret_id": "Archiver"},
+    )
     assert edited.status_code == 200, edited.text
 
     for body in (None, {}, {"mailbox": None}, {"mailbox": " "}):
@@ -103,9 +110,9 @@ def test_a_multiple_mailbox_profile_answers_422_until_a_mailbox_is_chosen(
     extra = alice.post(f"{BASE}/profiles/Dovecot/test", json={"mailbox": "anna@example.test", "port": 1})
     assert extra.status_code == 422 and extra.json()["detail"][0]["field"] == "port"
 
-    chosen = alice.post(f"{BASE}/profiles/Dovecot/test", json={"mailbox": "anna@example.test"})
+    chosen = alice.post(f"{BASE}/profiles/Dovecot/test", json={"mailbox": f"{user}@example.test"})
     assert chosen.status_code == 200, chosen.text
-    assert (chosen.json()["ok"], chosen.json()["mailbox"]) == (True, "anna@example.test")
+    assert (chosen.json()["ok"], chosen.json()["mailbox"]) == (True, f"{user}@example.test"), chosen.text
 
 
 def test_unknown_profiles_and_other_tenants_answer_404(alice: Caller, bob: Caller, dovecot: Dovecot) -> None:

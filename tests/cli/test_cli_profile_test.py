@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -89,11 +90,26 @@ def test_profile_test_prints_each_step_and_fails_with_exit_code_1(cli: Cli, dove
 
 
 def test_a_multiple_mailbox_profile_needs_mailbox(cli: Cli, dovecot: Dovecot, runtime: Runtime, tmp_path: Path) -> None:
-    _setup(cli, dovecot, tmp_path)
+    """In multiple-mailbox mode the secret is an administrator's (a Dovecot master user), who logs
+    in acting as the mailbox chosen for the test."""
+    user, _password = _setup(cli, dovecot, tmp_path)
+    master, master_password = f"archiver-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    dovecot.add_master_user(master, master_password)
+    cli(
+        "secret",
+        "create",
+        "Archiver",
+        "--kind",
+        "basic",
+        "--username",
+        master,
+        "--password-stdin",
+        input=master_password,
+    )
     with runtime.transaction() as session:
         tenant = tenant_for(session, Actor.local_admin(), "acme")
         session.add(DirectoryService(tenant_id=tenant.id, name="Staff", name_key=name_key("Staff"), type="static"))
-    cli("profile", "edit", "Local Dovecot", "--mode", "multiple", "--directory", "Staff")
+    cli("profile", "edit", "Local Dovecot", "--mode", "multiple", "--directory", "Staff", "--secret", "Archiver")
 
     error = cli.fails("profile", "test", "Local Dovecot")
     assert error == (
@@ -101,6 +117,10 @@ def test_a_multiple_mailbox_profile_needs_mailbox(cli: Cli, dovecot: Dovecot, ru
         "(its primary e-mail address)"
     )
     assert "must be an e-mail address" in cli.fails("profile", "test", "Local Dovecot", "--mailbox", "anna")
-    passed = cli("profile", "test", "Local Dovecot", "--mailbox", "anna@example.test", "--json").json()
-    assert (passed["ok"], passed["mailbox"]) == (True, "anna@example.test")
+    passed = cli("profile", "test", "Local Dovecot", "--mailbox", f"{user}@example.test", "--json").json()
+    assert (passed["ok"], passed["mailbox"]) == (True, f"{user}@example.test"), passed
+    login = next(step for step in passed["steps"] if step["name"] == "login")
+    assert login["summary"] == f"logged in as {master}, acting as {user}@example.test"
+    unknown = cli.run("profile", "test", "Local Dovecot", "--mailbox", "nobody@example.test", "--json")
+    assert unknown.code == 1 and json.loads(unknown.stdout)["failed_step"] == "login"
     assert "not found" in cli.fails("profile", "test", "No such profile")

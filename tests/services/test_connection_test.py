@@ -38,7 +38,8 @@ def make_profile(runtime: Runtime, tenant: Tenant, server: Dovecot, **fields: ob
             "tls_trusted_ca": server.ca_cert_path.read_text(),
             **fields,
         }
-        if values["mode"] == "multiple":
+        if values["mode"] == "multiple":  # the secret's user reads others' mailboxes: a Dovecot master user
+            server.add_master_user(user, password)
             directory = DirectoryService(tenant_id=tenant.id, name="Staff", name_key=name_key("Staff"), type="static")
             session.add(directory)
             session.flush()
@@ -99,7 +100,7 @@ def test_a_failed_step_is_the_one_error_in_the_log(runtime: Runtime, tenant: Ten
 def test_a_multiple_mailbox_profile_needs_the_mailbox_to_test(
     runtime: Runtime, tenant: Tenant, dovecot: Dovecot
 ) -> None:
-    name, _, _ = make_profile(runtime, tenant, dovecot, mode="multiple")
+    name, user, _ = make_profile(runtime, tenant, dovecot, mode="multiple")
     with pytest.raises(InvalidInput) as missing:
         run_connection_test(runtime, tenant.id, name)
     assert [e.field for e in missing.value.errors] == ["mailbox"]
@@ -109,9 +110,9 @@ def test_a_multiple_mailbox_profile_needs_the_mailbox_to_test(
     with runtime.transaction() as session:  # nothing ran, so nothing was logged
         assert processes.list_processes(session, tenant.id, processes.ProcessFilter()) == []
 
-    result = run_connection_test(runtime, tenant.id, name, mailbox="someone@example.test")
+    result = run_connection_test(runtime, tenant.id, name, mailbox=f"{user}@example.test")
     assert result.ok, result.as_text()
-    assert result.mailbox == "someone@example.test"
+    assert result.mailbox == f"{user}@example.test"
 
 
 def test_a_single_mailbox_profile_tests_its_own_mailbox(runtime: Runtime, tenant: Tenant, dovecot: Dovecot) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from postroom.domain.process import ProcessStatus
 from postroom.services import filing_rules, filings, locations
+from postroom.services import sync as sync_service
 from tests.sync.conftest import Mailbox, make_message
 
 SURREY = {"name": "Surrey Court", "sync_path": "/srv/projects/Surrey Court"}
@@ -30,3 +33,32 @@ def test_a_sync_files_what_it_archived(mailbox: Mailbox) -> None:
         assert [(f.source, f.filed_by) for f in filed] == [("rule", "rule Surrey")]
     again = mailbox.sync()
     assert "filing rules: 0 messages filed" in mailbox.log_texts(again.request_id)
+
+
+def test_mail_a_crashed_run_archived_is_filed_by_the_next_run(
+    mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that dies between archiving and filing leaves nothing new at the source for the next
+    run: that run still files what was archived since the last successful run began."""
+    with mailbox.runtime.transaction() as session:
+        locations.create_location(session, mailbox.tenant.id, SURREY)
+        filing_rules.create_rule(
+            session, mailbox.tenant.id, {"name": "Codes", "location": "Surrey Court", "conditions": {"subject": "P-"}}
+        )
+    mailbox.append("INBOX", make_message("first P-1"))
+    assert mailbox.sync().status is ProcessStatus.SUCCEEDED
+    mailbox.append("INBOX", make_message("second P-2"))
+    real = sync_service.apply_rules
+
+    def crash(*args: object, **kw: object) -> object:
+        raise KeyboardInterrupt  # the process dies right after archiving (SIGKILL, as the crash tests do)
+
+    monkeypatch.setattr(sync_service, "apply_rules", crash)
+    with pytest.raises(KeyboardInterrupt):
+        mailbox.sync()
+    monkeypatch.setattr(sync_service, "apply_rules", real)
+    again = mailbox.sync()
+    assert again.mailboxes[mailbox.address].total().new == 0  # nothing new at the source …
+    assert "filing rules: 1 messages filed" in mailbox.log_texts(again.request_id)  # … but P-2 is filed now
+    with mailbox.runtime.sessions() as session:
+        assert len(filings.list_filings(session, mailbox.tenant.id)) == 2

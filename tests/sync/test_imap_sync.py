@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from sqlalchemy import select
 
 from postroom.db.archive import Message
-from postroom.db.models import DirectoryService, Process
+from postroom.db.models import Process
 from postroom.domain.process import ProcessStatus
-from postroom.errors import InvalidInput
 from postroom.services.sync import prepare_run
 from postroom.sources.imap import ImapSource
 from postroom.sources.registry import imap_connection
@@ -198,16 +196,6 @@ def test_identical_messages_in_one_batch_are_stored_once_and_listed_twice(mailbo
     assert mailbox.sync().mailboxes[mailbox.address].total().new == 2
     assert mailbox.stored_messages() == 1
     assert mailbox.archive() == {"INBOX": [same, same]}
-
-
-def test_a_multiple_mailbox_profile_is_refused_with_the_reason(mailbox: Mailbox) -> None:
-    with mailbox.runtime.transaction() as session:
-        session.add(DirectoryService(tenant_id=mailbox.tenant.id, name="Staff", name_key="staff", type="static"))
-    mailbox.edit(mode="multiple", directory_service_id="Staff")
-    with pytest.raises(InvalidInput) as refused:
-        mailbox.sync()
-    assert [e.field for e in refused.value.errors] == ["mode"]
-    assert "directory services" in str(refused.value)
 
 
 def test_imaplib_does_not_format_messages_for_a_silent_debug_log(mailbox: Mailbox) -> None:

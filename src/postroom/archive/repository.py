@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from postroom.db.archive import ArchiveFolder, ArchiveMailbox, FolderEntry, Message
 from postroom.db.types import utcnow
+from postroom.db.upsert import insert_ignoring_conflicts
 from postroom.domain.message import MessageMetadata
 from postroom.domain.naming import name_key
 from postroom.errors import NotFound
@@ -116,9 +116,7 @@ def insert_messages(
         if sha256 not in by_sha and sha256 not in new:
             new[sha256] = _message_values(tenant_id, sha256, size, stored_size, meta)
     if new:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(Message).on_conflict_do_nothing(index_elements=["tenant_id", "sha256"])
+        statement = insert_ignoring_conflicts(session, Message, ["tenant_id", "sha256"])
         session.execute(statement, list(new.values()))
         by_sha.update(_message_ids(session, tenant_id, list(new)))
     return by_sha

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from postroom.config import load_settings
 from postroom.db.models import Tenant
-from postroom.errors import ConfigurationError
+from postroom.errors import ConfigurationError, FieldError, InvalidInput
 from postroom.runtime import Runtime
 from postroom.services.access import Actor, tenant_for
 from postroom.services.tenants import list_tenants
@@ -77,3 +78,25 @@ def print_record(data: dict[str, Any]) -> None:
     for key, value in data.items():
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
         console.print(f"[bold]{key}[/bold]: {'' if shown is None else shown}", highlight=False)
+
+
+def read_trusted_ca_file(path: str | None) -> str | None:
+    """The PEM text of ``--tls-trusted-ca-file``; ``""`` stays ``""`` so that an edit clears it."""
+    if path is None or not path.strip():
+        return path
+    try:
+        content = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(
+            FieldError("tls_trusted_ca", f"cannot read {path}: {exc.strerror}; give a PEM file of CA certificates")
+        ) from exc
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            FieldError(
+                "tls_trusted_ca",
+                f"{path} is not PEM text (a binary DER certificate?): convert it with "
+                f"`openssl x509 -inform der -in {path} -out ca.pem` and give ca.pem",
+            )
+        ) from None

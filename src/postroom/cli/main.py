@@ -11,25 +11,38 @@ from typing import Annotated
 import typer
 
 from postroom import __version__
-from postroom.cli import (
-    archive,
-    connectors,
-    convert,
-    db,
-    filing_rules,
-    filings,
-    locations,
-    processes,
-    profiles,
-    secrets,
-    server,
-    sync,
-    tenants,
-)
-from postroom.cli.common import err_console
-from postroom.errors import PostroomError
+from postroom.cli.lazy import LazyGroup
+
+
+class Commands(LazyGroup):
+    """Every command of ``postroom``, imported when it runs (or is listed by ``--help``)."""
+
+    lazy = {
+        "init": ("postroom.cli.server", "init"),
+        "serve": ("postroom.cli.server", "serve"),
+        "worker": ("postroom.cli.worker", "worker"),
+        "db": ("postroom.cli.db", "app"),
+        "tenant": ("postroom.cli.tenants", "tenant_app"),
+        "user": ("postroom.cli.tenants", "user_app"),
+        "token": ("postroom.cli.tenants", "token_app"),
+        "secret": ("postroom.cli.secrets", "app"),
+        "profile": ("postroom.cli.profiles", "app"),
+        "schedule": ("postroom.cli.profiles", "schedule_app"),
+        "directory": ("postroom.cli.directories", "app"),
+        "location": ("postroom.cli.locations", "app"),
+        "file": ("postroom.cli.filings", "file"),
+        "filing": ("postroom.cli.filings", "app"),
+        "rule": ("postroom.cli.filing_rules", "app"),
+        "process": ("postroom.cli.processes", "app"),
+        "sync": ("postroom.cli.sync", "sync"),
+        "archive": ("postroom.cli.archive", "app"),
+        "convert": ("postroom.cli.convert", "convert"),
+        "connector": ("postroom.cli.connectors", "app"),
+    }
+
 
 app = typer.Typer(
+    cls=Commands,
     name="postroom",
     help="Postroom: email archive, folder synchronization and filing.",
     no_args_is_help=True,
@@ -53,30 +66,15 @@ def main(
     """Settings come from POSTROOM_* environment variables and the TOML file named by POSTROOM_CONFIG."""
 
 
-server.register(app)
-app.add_typer(db.app, name="db")
-app.add_typer(tenants.tenant_app, name="tenant")
-app.add_typer(tenants.user_app, name="user")
-app.add_typer(tenants.token_app, name="token")
-app.add_typer(secrets.app, name="secret")
-app.add_typer(profiles.app, name="profile")
-app.add_typer(profiles.schedule_app, name="schedule")
-app.add_typer(locations.app, name="location")
-app.command("file")(filings.file)
-app.add_typer(filings.app, name="filing")
-app.add_typer(filing_rules.app, name="rule")
-app.add_typer(processes.app, name="process")
-app.command("sync")(sync.sync)
-app.add_typer(archive.app, name="archive")
-app.command("convert")(convert.convert)
-app.add_typer(connectors.app, name="connector")
-
-
 def run() -> None:
     """Console-script entry point."""
+    from postroom.errors import PostroomError
+
     try:
         app()
     except PostroomError as exc:
+        from postroom.cli.common import err_console
+
         # Driver messages (psycopg's "connection failed") can span lines; keep the promised one line.
         message = "  ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)

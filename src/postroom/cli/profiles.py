@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +15,7 @@ from postroom.cli.common import (
     print_json,
     print_record,
     print_table,
+    read_trusted_ca_file,
     transaction,
 )
 from postroom.errors import FieldError, InvalidInput
@@ -50,28 +50,6 @@ def _delete_policy(when: str | None, after: str | None) -> dict[str, object] | N
             )
         policy["amount"], policy["unit"] = parts
     return policy
-
-
-def _trusted_ca_text(path: str | None) -> str | None:
-    """The PEM text of ``--tls-trusted-ca-file``; ``""`` stays ``""`` so that an edit clears it."""
-    if path is None or not path.strip():
-        return path
-    try:
-        content = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidInput(
-            FieldError("tls_trusted_ca", f"cannot read {path}: {exc.strerror}; give a PEM file of CA certificates")
-        ) from exc
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(
-            FieldError(
-                "tls_trusted_ca",
-                f"{path} is not PEM text (a binary DER certificate?): convert it with "
-                f"`openssl x509 -inform der -in {path} -out ca.pem` and give ca.pem",
-            )
-        ) from None
 
 
 def _fields(**given: Any) -> dict[str, object]:
@@ -145,7 +123,7 @@ def _profile_fields(
         protocol=protocol,
         secret_id=secret,
         timeout=timeout,
-        tls_trusted_ca=_trusted_ca_text(tls_trusted_ca_file),
+        tls_trusted_ca=read_trusted_ca_file(tls_trusted_ca_file),
         tls_fingerprint=tls_fingerprint,
         application_id=application_id,
         directory_id=directory_id,
@@ -325,7 +303,10 @@ def delete(key: str, tenant: TenantOpt = None) -> None:
 @schedule_app.command("create")
 def schedule_create(
     name: str,
-    profile: Annotated[str, Opt(help="Name or ID of the profile to run.")],
+    profile: Annotated[str | None, Opt(help="Folder synchronization: name or ID of the profile to run.")] = None,
+    directory: Annotated[
+        str | None, Opt(help="Directory synchronization: name or ID of the directory service to synchronize.")
+    ] = None,
     tenant: TenantOpt = None,
     daily: Annotated[str | None, Opt(help="Run daily at HH:MM (15-minute frames).")] = None,
     every: Annotated[int | None, Opt(help="Run every N minutes (a multiple of 15).")] = None,
@@ -334,7 +315,10 @@ def schedule_create(
     disabled: Annotated[bool, Opt("--disabled", help="Create it paused.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a schedule for a profile (exactly one of --daily, --every, --once)."""
+    """Create a schedule that runs a profile (--profile) or synchronizes a directory service's users
+    (--directory), with exactly one of --daily, --every, --once."""
+    if (profile is None) == (directory is None):
+        raise InvalidInput(FieldError("profile", "give either --profile (folder sync) or --directory (directory sync)"))
     chosen = [(k, v) for k, v in (("daily", daily), ("interval", every), ("once", once)) if v is not None]
     if len(chosen) != 1:
         raise InvalidInput(
@@ -344,8 +328,9 @@ def schedule_create(
     recurrence = {"kind": kind, "every_minutes": value} if kind == "interval" else {"kind": kind, "at": value}
     raw = {
         "name": name,
-        "type": "folder-sync",
+        "type": "folder-sync" if profile else "directory-sync",
         "profile_id": profile,
+        "directory_service_id": directory,
         "enabled": not disabled,
         "recurrence": recurrence,
         "timezone": timezone,
@@ -373,8 +358,13 @@ def schedule_list(
         ("recurrence_text", "Recurrence"),
         ("profile_name", "Details"),
         ("timezone", "Time zone"),
+        ("next_run_at", "Next run (UTC)"),
+        ("last_status", "Last run"),
         ("id", "ID"),
     ]
+    for row in rows:
+        last = row["last_process"]
+        row["last_status"] = f"{last['request_id']} {last['status']}" if last else ""
     print_json(rows) if as_json else print_table(rows, columns, empty="No schedules.")
 
 
@@ -394,6 +384,19 @@ def schedule_enable(key: str, tenant: TenantOpt = None) -> None:
 def schedule_disable(key: str, tenant: TenantOpt = None) -> None:
     """Pause a schedule (a run in progress carries on)."""
     _set_enabled(key, tenant, False)
+
+
+@schedule_app.command("run")
+def schedule_run(key: str, tenant: TenantOpt = None) -> None:
+    """Queue the schedule's profile now; a worker (in `postroom serve`, or `postroom worker`) runs it."""
+    from postroom.jobs.queue import queue_for
+
+    with opened() as runtime:
+        with runtime.transaction() as session:
+            run, process = schedules.run_schedule_now(session, pick_tenant(session, runtime, tenant).id, key)
+            request_id = process.request_id
+        queue_for(runtime).enqueue(run)
+    console.print(f"Queued {request_id} (follow it with `postroom process show {request_id}`)", highlight=False)
 
 
 @schedule_app.command("delete")

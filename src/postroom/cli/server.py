@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -50,14 +51,19 @@ def init(
     console.print(f"Secret key: {key_source}", highlight=False)
 
 
+def _exit_quietly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default POSTROOM_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default POSTROOM_PORT, 8025).")] = None,
 ) -> None:
-    """Upgrade the database if needed and serve the REST API (and, later, the portal)."""
+    """Upgrade the database if needed; serve the REST API, run due schedules and queued runs."""
     import uvicorn
 
     from postroom.cli.common import opened
+    from postroom.jobs.background import Background
     from postroom.web.app import create_app
 
     with opened(upgrade=True) as runtime:
@@ -72,7 +78,15 @@ def serve(
             f"{settings.admin_email} --name cli` or POST /api/v1/auth/token.",
             highlight=False,
         )
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level)
+        background = Background(runtime)  # the scheduler and POSTROOM_WORKERS worker threads
+        background.start()
+        # uvicorn handles SIGTERM itself, then raises it again once it has stopped: end as SystemExit
+        # then, so the workers below get their grace period instead of dying with the process.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        try:
+            uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level)
+        finally:  # uvicorn returns on SIGTERM / SIGINT
+            background.stop()
 
 
 def register(app: typer.Typer) -> None:

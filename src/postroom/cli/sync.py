@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from postroom.cli.common import JsonOpt, TenantOpt, console, opened, pick_tenant, print_json
 from postroom.domain.process import ProcessStatus
 from postroom.services.sync import execute_run, prepare_run
+from postroom.sync.engine import MailboxReport
 
 
 def sync(
@@ -54,14 +55,18 @@ def sync(
         "status": result.status.value,
         "seconds": round(elapsed, 2),
     }
-    for address, report in result.mailboxes.items():
-        total = report.total()
+    if len(result.mailboxes) == 1:  # a single mailbox: its counts at the top, as scripts read them
+        address, report = next(iter(result.mailboxes.items()))
         summary["mailbox"] = address
-        summary["counts"] = vars(total)
-        summary["folders"] = {path: vars(counts) for path, counts in report.folders.items()}
-        summary["renamed"] = report.renamed
-        summary["deleted_folders"] = report.deleted_folders
-        summary["would_delete"] = report.would_delete
+        summary.update(_mailbox_summary(report))
+    else:
+        totals: dict[str, int] = {}
+        for report in result.mailboxes.values():
+            for name, value in vars(report.total()).items():
+                totals[name] = totals.get(name, 0) + value
+        summary["counts"] = totals
+        summary["mailboxes"] = {address: _mailbox_summary(report) for address, report in result.mailboxes.items()}
+    summary["failed_mailboxes"] = result.failed_mailboxes
     if as_json:
         print_json(summary)
     else:
@@ -74,3 +79,13 @@ def sync(
         console.print(f"{result.status.value} — details: postroom process show {result.request_id}", highlight=False)
     if result.status is ProcessStatus.FAILED:
         raise typer.Exit(1)
+
+
+def _mailbox_summary(report: MailboxReport) -> dict[str, Any]:
+    return {
+        "counts": vars(report.total()),
+        "folders": {path: vars(counts) for path, counts in report.folders.items()},
+        "renamed": report.renamed,
+        "deleted_folders": report.deleted_folders,
+        "would_delete": report.would_delete,
+    }

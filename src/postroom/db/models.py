@@ -153,7 +153,11 @@ class Profile(Base):
 
 
 class Schedule(Base):
-    """When a profile (or directory sync) runs. Execution arrives with the scheduler."""
+    """When a profile (or directory sync) runs.
+
+    ``next_run_at`` is when the scheduler queues it next (``None``: never again, or paused);
+    ``last_run_at`` and ``last_process_id`` name the last run it queued.
+    """
 
     __tablename__ = "schedules"
     __table_args__ = (UniqueConstraint("tenant_id", "name_key"),)
@@ -172,8 +176,32 @@ class Schedule(Base):
     )
     recurrence: Mapped[dict[str, Any]] = mapped_column(default=dict)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True, default=None)
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_process_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("processes.id", ondelete="SET NULL"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProfileRun(Base):
+    """The lock that keeps two runs of one profile from overlapping, across processes and machines.
+
+    One row per profile that ever ran. ``process_id`` is the run holding it (``None``: free);
+    ``holder`` names the worker, and ``expires_at`` is renewed by its heartbeat, so the lock of a
+    worker that was killed runs out and the scheduler queues that run again.
+    """
+
+    __tablename__ = "profile_runs"
+
+    profile_id: Mapped[str] = mapped_column(String(36), ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    process_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    schedule_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    holder: Mapped[str | None] = mapped_column(String(255), default=None)
+    acquired_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(index=True, default=None)
 
 
 class Location(Base):

@@ -183,7 +183,7 @@ def _text(value: object, rule: str) -> str:
     return value.strip()
 
 
-def _is_host_name(name: str) -> bool:
+def is_host_name(name: str) -> bool:
     if not name.isascii():
         try:
             name = name.encode("idna").decode("ascii")
@@ -214,7 +214,7 @@ def _server_name(value: object) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if _is_host_name(host):
+    if is_host_name(host):
         return host
     port_suffix = _HOST_PORT.fullmatch(host)
     if port_suffix and port_suffix[2] and (port_suffix[1].startswith("[") or ":" not in port_suffix[1]):
@@ -291,7 +291,7 @@ _FINGERPRINT_RULE = (
 _OPENSSL_FINGERPRINT_PREFIX = re.compile(r"^sha-?(?:1|256) fingerprint\s*=", re.IGNORECASE)
 
 
-def _trusted_ca(value: object) -> str:
+def parse_trusted_ca(value: object) -> str:
     """The certificates of a PEM text, re-encoded and concatenated; any text between them dropped."""
     text = _text(value, _TRUSTED_CA_RULE).replace("\r\n", "\n")
     labels = _PEM_LABEL.findall(text)
@@ -360,7 +360,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
         f"must be a whole number of seconds between 0 and {MAX_TIMEOUT_SECONDS}, "
         f"or empty for the default ({DEFAULT_TIMEOUT_SECONDS})",
     ),
-    "tls_trusted_ca": _trusted_ca,
+    "tls_trusted_ca": parse_trusted_ca,
     "tls_fingerprint": _fingerprint,
     "application_id": _guid,
     "directory_id": _guid,

@@ -21,8 +21,9 @@ from postroom.db.archive import ArchiveFolder, FolderEntry, Message
 from postroom.db.models import FilingRule, Location
 from postroom.domain.filing import FilingSource
 from postroom.domain.filing_rule import Conditions, Matcher, MessageFacts, RuleSettings, validate_rule
-from postroom.domain.naming import is_storable, name_key
+from postroom.domain.naming import name_key
 from postroom.errors import FieldError, InvalidInput, NameTaken, NotFound
+from postroom.services import lookup
 from postroom.services.filings import MAX_MESSAGE_ID, file_messages
 from postroom.services.locations import get_location
 
@@ -67,18 +68,7 @@ def create_rule(session: Session, tenant_id: str, raw: Mapping[str, object]) -> 
 
 def get_rule(session: Session, tenant_id: str, key: str) -> FilingRule:
     """A filing rule of the tenant by ID (case-insensitive) or exact name (case-insensitive)."""
-    key = key.strip()
-    if not is_storable(key):
-        raise NotFound("filing rule", key)
-    rule = session.scalar(
-        select(FilingRule).where(
-            FilingRule.tenant_id == tenant_id,
-            (FilingRule.id == key.lower()) | (FilingRule.name_key == name_key(key)),
-        )
-    )
-    if rule is None:
-        raise NotFound("filing rule", key)
-    return rule
+    return lookup.get(session, FilingRule, tenant_id, key, "filing rule")
 
 
 def update_rule(session: Session, tenant_id: str, key: str, changes: Mapping[str, object]) -> FilingRule:

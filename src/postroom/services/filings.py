@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from postroom.db.archive import Message
 from postroom.db.models import Filing, Location
 from postroom.db.types import new_id, utcnow
+from postroom.db.upsert import insert_ignoring_conflicts
 from postroom.domain.filing import FilingSource, FilingStatus
 from postroom.domain.naming import is_storable
 from postroom.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -93,9 +93,7 @@ def file_messages(
         if message_id not in existing
     }
     if new:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(Filing).on_conflict_do_nothing(index_elements=["location_id", "message_id"])
+        statement = insert_ignoring_conflicts(session, Filing, ["location_id", "message_id"])
         session.execute(statement, list(new.values()))
         existing.update(_filings_of(session, location.id, list(new)))
     result = FilingResult()

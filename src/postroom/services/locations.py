@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from postroom.db.models import Location
 from postroom.domain.location import FileFormat, LocationSettings, validate_location
 from postroom.domain.naming import is_storable, like_contains_pattern, name_key
-from postroom.errors import Conflict, NameTaken, NotFound
+from postroom.errors import Conflict, NameTaken
+from postroom.services import lookup
 
 
 def settings_of(location: Location) -> LocationSettings:
@@ -75,18 +76,7 @@ def create_location(session: Session, tenant_id: str, raw: Mapping[str, object])
 
 def get_location(session: Session, tenant_id: str, key: str) -> Location:
     """A location of the tenant by ID (case-insensitive) or exact name (case-insensitive)."""
-    key = key.strip()
-    if not is_storable(key):
-        raise NotFound("location", key)
-    location = session.scalar(
-        select(Location).where(
-            Location.tenant_id == tenant_id,
-            (Location.id == key.lower()) | (Location.name_key == name_key(key)),
-        )
-    )
-    if location is None:
-        raise NotFound("location", key)
-    return location
+    return lookup.get(session, Location, tenant_id, key, "location")
 
 
 def update_location(session: Session, tenant_id: str, key: str, changes: Mapping[str, object]) -> Location:

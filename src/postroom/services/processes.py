@@ -46,6 +46,30 @@ def start_process(
     return process
 
 
+def resume_process(session: Session, process_id: str) -> Process:
+    """Start (again) a queued process, or one whose earlier attempt was interrupted.
+
+    Sub-processes that an interrupted attempt left unfinished are closed as failed.
+    """
+    process = session.get(Process, process_id)
+    if process is None:
+        raise NotFound("process", process_id)
+    for child in session.scalars(
+        select(Process).where(
+            Process.parent_id == process.id,
+            Process.status.in_([ProcessStatus.QUEUED.value, ProcessStatus.RUNNING.value]),
+        )
+    ):
+        log(session, child, Severity.WARNING, "interrupted: the worker running it stopped")
+        finish_process(session, child, ProcessStatus.FAILED)
+    process.status = ProcessStatus.RUNNING.value
+    process.finished_at = None
+    if process.started_at is None:
+        process.started_at = utcnow()
+    session.flush()
+    return process
+
+
 def log(session: Session, process: Process, severity: Severity, text: str) -> ProcessMessage:
     """Add a message; the process's maximum severity, and its ancestors', rise with it."""
     message = ProcessMessage(process_id=process.id, severity=int(severity), text=text)

@@ -17,7 +17,8 @@ from postroom.db.models import DirectoryService, Profile, Schedule, Secret
 from postroom.domain.naming import is_storable, like_contains_pattern, name_key
 from postroom.domain.profile import ProfileSettings, allowed_secret_kinds, apply_changes, validate_new_profile
 from postroom.domain.secret import SecretKind
-from postroom.errors import FieldError, InUse, InvalidInput, NameTaken, NotFound
+from postroom.errors import FieldError, InUse, InvalidInput, NameTaken
+from postroom.services import lookup
 
 _COLUMNS = ("name", "type", "mode", "secret_id", "directory_service_id")
 
@@ -28,25 +29,13 @@ def _resolve_references(
     """Turn secret and directory-service names into IDs; unknown ones become field errors."""
     values = dict(raw)
     errors: list[FieldError] = []
-    for field, label in (("secret_id", "secret"), ("directory_service_id", "directory service")):
-        ref = values.get(field)
-        if ref is None or (isinstance(ref, str) and not ref.strip()):
-            continue
-        key = str(ref).strip()
-        if not is_storable(key):
-            errors.append(FieldError(field, f"no {label} named or with ID {key!r} in this tenant"))
-            continue
-        model = Secret if field == "secret_id" else DirectoryService
-        row_id = session.scalar(
-            select(model.id).where(
-                model.tenant_id == tenant_id,
-                (model.id == key.lower()) | (model.name_key == name_key(key)),
-            )
-        )
-        if row_id is None:
-            errors.append(FieldError(field, f"no {label} named or with ID {key!r} in this tenant"))
-        else:
-            values[field] = row_id
+    for field, model, label in (
+        ("secret_id", Secret, "secret"),
+        ("directory_service_id", DirectoryService, "directory service"),
+    ):
+        error = lookup.resolve_reference(session, model, tenant_id, values, field, label)
+        if error is not None:
+            errors.append(error)
     return values, errors
 
 
@@ -119,18 +108,7 @@ def create_profile(session: Session, tenant_id: str, raw: Mapping[str, object]) 
 
 def get_profile(session: Session, tenant_id: str, key: str) -> Profile:
     """A profile of the tenant by ID (case-insensitive) or exact name (case-insensitive)."""
-    key = key.strip()
-    if not is_storable(key):
-        raise NotFound("profile", key)
-    profile = session.scalar(
-        select(Profile).where(
-            Profile.tenant_id == tenant_id,
-            (Profile.id == key.lower()) | (Profile.name_key == name_key(key)),
-        )
-    )
-    if profile is None:
-        raise NotFound("profile", key)
-    return profile
+    return lookup.get(session, Profile, tenant_id, key, "profile")
 
 
 def update_profile(session: Session, tenant_id: str, key: str, changes: Mapping[str, object]) -> Profile:

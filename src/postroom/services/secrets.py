@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from postroom.db.models import DirectoryService, Profile, Secret
 from postroom.domain.naming import clean_name, is_storable, like_contains_pattern, name_key
 from postroom.domain.secret import SecretKind, parse_secret
-from postroom.errors import FieldError, InUse, InvalidInput, NameTaken, NotFound
+from postroom.errors import FieldError, InUse, InvalidInput, NameTaken
 from postroom.security.keyring import SecretBox
+from postroom.services import lookup
 
 
 def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
@@ -52,18 +53,7 @@ def create_secret(
 
 def get_secret(session: Session, tenant_id: str, key: str) -> Secret:
     """A secret of the tenant by ID or (case-insensitive) name."""
-    key = key.strip()
-    if not is_storable(key):
-        raise NotFound("secret", key)
-    secret = session.scalar(
-        select(Secret).where(
-            Secret.tenant_id == tenant_id,
-            (Secret.id == key.lower()) | (Secret.name_key == name_key(key)),
-        )
-    )
-    if secret is None:
-        raise NotFound("secret", key)
-    return secret
+    return lookup.get(session, Secret, tenant_id, key, "secret")
 
 
 def update_secret(

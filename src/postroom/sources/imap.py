@@ -58,9 +58,18 @@ class ImapConnection:
     username: str
     password: str | None = None
     oauth_token: str | None = None  # XOAUTH2 instead of a password
+    # Multiple-mailbox mode: log in as ``username`` (an administrator, a Dovecot master user, a
+    # Cyrus admin) and act as this mailbox, by the authorization identity of SASL PLAIN (RFC 4616).
+    authorization_identity: str | None = None
     timeout: float | None = 60.0
     trusted_ca_pem: str | None = None
     fingerprint: str | None = None  # SHA-256 of the server certificate, lower-case hex
+
+    def who(self) -> str:
+        """The login in words: ``'admin'``, or ``'admin' as 'alice@example.com'``."""
+        if self.authorization_identity:
+            return f"{self.username!r} as {self.authorization_identity!r}"
+        return repr(self.username)
 
     def ssl_context(self) -> ssl.SSLContext:
         if self.fingerprint:
@@ -219,6 +228,8 @@ class ImapSource:
         try:
             if c.oauth_token:
                 client.oauth2_login(c.username, c.oauth_token)
+            elif c.authorization_identity:
+                client.plain_login(c.username, c.password or "", authorization_identity=c.authorization_identity)
             else:
                 client.login(c.username, c.password or "")
         except LoginError as exc:
@@ -228,7 +239,7 @@ class ImapSource:
                     "or lack IMAP access; renew the secret's token"
                 )
             else:
-                what = f"{c.host} rejected the login of {c.username!r}"
+                what = f"{c.host} rejected the login of {c.who()}"
             raise SourceAuthFailed("login", what, str(exc)) from exc
         except IMAPClientError as exc:
             raise SourceError("login", f"login to {c.host} failed", str(exc)) from exc

@@ -301,19 +301,25 @@ class _ImapCheck:
         challenge: list[str] = []
         if oauth:
             response = self._xoauth2(challenge)
+        elif self.c.authorization_identity:
+            response = self._plain()
         else:
             password = (self.c.password or "").encode()
             response, _ = self._command(b"LOGIN", astring(user.encode()), astring(password))
         if response.keyword != b"OK":
             raw = response.text + (f"\n{challenge[-1]}" if challenge else "")
-            hint = login_hint(raw, oauth=oauth, capabilities=_upper(self.capabilities))
-            raise _Failed(f"the server rejected the login of {user!r}", raw, hint, {"user": user})
+            hint = login_hint(
+                raw, oauth=oauth, capabilities=_upper(self.capabilities), acting_as=self.c.authorization_identity
+            )
+            raise _Failed(f"the server rejected the login of {self.c.who()}", raw, hint, {"user": user})
         after = response_code_capabilities(response.text)
         if not after:
             reply, untagged = self._command(b"CAPABILITY")
             after = capability_list(untagged) if reply.keyword == b"OK" else []
         missing = [c for c in _NOTABLE if c not in _upper(after)]
         summary = f"logged in as {user}" + (" with XOAUTH2" if oauth else "")
+        if self.c.authorization_identity:
+            summary += f", acting as {self.c.authorization_identity}"
         if missing:
             notes = [f"lacks {', '.join(missing)} (a sync then uses slower or more careful fallbacks)"]
         else:
@@ -393,6 +399,24 @@ class _ImapCheck:
             return b""  # the error details arrive as a challenge; an empty answer ends the exchange
 
         args = (b"XOAUTH2", initial) if sasl_ir else (b"XOAUTH2",)
+        response, _ = self._command(b"AUTHENTICATE", *args, continuation=answer)
+        return response
+
+    def _plain(self) -> Response:
+        """AUTHENTICATE PLAIN with an authorization identity: log in as the administrator, act as the mailbox."""
+        identity = self.c.authorization_identity or ""
+        initial = base64.b64encode(f"{identity}\x00{self.c.username}\x00{self.c.password or ''}".encode())
+        sasl_ir = "SASL-IR" in _upper(self.capabilities)
+        sent = sasl_ir
+
+        def answer(_line: bytes) -> bytes:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return initial
+            return b"*"  # a second challenge: cancel the exchange (RFC 3501 6.2.2)
+
+        args = (b"PLAIN", initial) if sasl_ir else (b"PLAIN",)
         response, _ = self._command(b"AUTHENTICATE", *args, continuation=answer)
         return response
 

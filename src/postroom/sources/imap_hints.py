@@ -89,7 +89,7 @@ def greeting_hint(response: Response | None, port: int, starttls: bool) -> str:
     return f"this is {other}, not IMAP: check the port ({SSL_PORT} for IMAP-SSL, {STARTTLS_PORT} for IMAP-TLS)"
 
 
-def login_hint(response_text: str, *, oauth: bool, capabilities: Sequence[str]) -> str:
+def login_hint(response_text: str, *, oauth: bool, capabilities: Sequence[str], acting_as: str | None = None) -> str:
     text = response_text.upper()
     if "[UNAVAILABLE]" in text:
         return "the server cannot log anyone in right now (its user database?): try again later"
@@ -101,6 +101,11 @@ def login_hint(response_text: str, *, oauth: bool, capabilities: Sequence[str]) 
         if "AUTH=XOAUTH2" not in capabilities:
             return "the server does not offer XOAUTH2 (no AUTH=XOAUTH2 among its capabilities): use a password secret"
         return "the access token was refused (expired, or without the IMAP scope): renew the secret's token"
+    if acting_as:
+        return (
+            "check the secret's user name and password, that this user may act as other users on the server "
+            f"(a Dovecot master user, a Cyrus admin), and that the mailbox {acting_as!r} exists there"
+        )
     return "check the secret's user name and password"
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from postroom.domain.connection_test import ConnectionTest
-from postroom.domain.profile import ImapProtocol, ProfileSettings, ProfileType
+from postroom.domain.profile import ImapProtocol, Mode, ProfileSettings, ProfileType
 from postroom.errors import FieldError, InvalidInput, SourceError
 from postroom.sources.base import MailSource
 from postroom.sources.imap import ImapConnection, ImapSource
@@ -18,8 +18,12 @@ Checker = Callable[[ProfileSettings, Mapping[str, Any], str], ConnectionTest]
 
 
 def imap_connection(settings: ProfileSettings, secret: Mapping[str, Any], mailbox: str) -> ImapConnection:
-    """The IMAP connection a profile describes, logging in as the secret's user (or the mailbox)."""
+    """The IMAP connection a profile describes, logging in as the secret's user (or the mailbox).
+
+    In multiple-mailbox mode the secret is an administrator's, who logs in acting as ``mailbox``.
+    """
     assert settings.server_name is not None and settings.port is not None
+    multiple = settings.mode is Mode.MULTIPLE and "password" in secret
     return ImapConnection(
         host=settings.server_name,
         port=settings.port,
@@ -27,6 +31,7 @@ def imap_connection(settings: ProfileSettings, secret: Mapping[str, Any], mailbo
         username=str(secret.get("username") or secret.get("account") or mailbox),
         password=secret.get("password"),
         oauth_token=secret.get("access_token") if "password" not in secret else None,
+        authorization_identity=mailbox if multiple else None,
         timeout=float(settings.effective_timeout()) or None,  # 0: wait as long as it takes
         trusted_ca_pem=settings.tls_trusted_ca,
         fingerprint=settings.tls_fingerprint,

@@ -288,6 +288,19 @@ class Dovecot:
 
     # -- users and mail --
 
+    def add_master_user(self, name: str, password: str) -> None:
+        """Add a master user: it logs in with its own password and acts as any user it names as
+        the SASL PLAIN authorization identity (Dovecot's master passdb). Call after :meth:`start`."""
+        if not _SAFE_NAME.fullmatch(name) or any(char in password for char in ":\r\n"):
+            raise ValueError(f"unusable master user {name!r} or password")
+        acc = self._system_users
+        path = self.directory / "masters" / name
+        scratch = path.with_name(f".{name}.new")
+        scratch.write_text(f"{name}:{{PLAIN}}{password}\n")
+        scratch.chmod(0o600)
+        os.chown(scratch, acc.internal_uid, acc.mail_gid)
+        scratch.replace(path)
+
     def add_user(self, name: str, password: str) -> None:
         """Add a user (or change a password); effective at the next login, no restart."""
         if not _SAFE_NAME.fullmatch(name):
@@ -407,8 +420,9 @@ class Dovecot:
         (directory / "home").mkdir()
         (directory / "home").chmod(0o755)
         (directory / "state").mkdir()
-        (directory / "users").mkdir(mode=0o700)
-        os.chown(directory / "users", self._system_users.internal_uid, self._system_users.mail_gid)
+        for private in ("users", "masters"):
+            (directory / private).mkdir(mode=0o700)
+            os.chown(directory / private, self._system_users.internal_uid, self._system_users.mail_gid)
         trusted = shared_test_ca()
         issuer = CertificateAuthority.generate("Postroom untrusted CA") if self.untrusted_certificate else trusted
         cert_pem, key_pem = issuer.issue_server_certificate()

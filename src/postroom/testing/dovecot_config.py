@@ -137,7 +137,16 @@ namespace inbox {{
 {mailboxes}
 }}
 
-{_oauth2_passdb(directory) if oauth2_introspection_url else ""}passdb {{
+{_oauth2_passdb(directory) if oauth2_introspection_url else ""}\
+# Master users (Dovecot.add_master_user) log in as themselves and act as any existing user,
+# named by the SASL PLAIN authorization identity: how multiple-mailbox profiles read each mailbox.
+passdb {{
+  driver = passwd-file
+  master = yes
+  pass = yes
+  args = {directory}/masters/%u
+}}
+passdb {{
   driver = passwd-file
   args = {directory}/users/%u
 }}

@@ -128,6 +128,21 @@ class ServeProcess(_Process):
         return self
 
 
+class WorkerProcess(_Process):
+    """``postroom worker`` with the given environment (tests, benchmarks)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
+        super().__init__(log_path)
+        self.env, self.workers = env, workers
+
+    def start(self) -> WorkerProcess:
+        self._spawn([str(POSTROOM), "worker", "--workers", str(self.workers)], self.env)
+        wait_for(lambda: "workers on queue" in self.log() or not self.running, "the worker to start", 60)
+        if not self.running:
+            raise RuntimeError(f"postroom worker did not start:\n{self.log()}")
+        return self
+
+
 class ConnectorProcess(_Process):
     """``postroom connector run``, as user ``nobody`` when the test runs as root."""
 

@@ -7,12 +7,14 @@ from fastapi import FastAPI
 
 from postroom import __version__
 from postroom.runtime import Runtime
-from postroom.web import errors
+from postroom.web import errors, portal
 from postroom.web.api import (
     archive,
     auth,
     connector_v1,
     connectors,
+    dashboard,
+    directories,
     filing_rules,
     filings,
     locations,
@@ -42,6 +44,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         tenants,
         users,
         secrets,
+        directories,
         profiles,
         runs,
         schedules,
@@ -51,6 +54,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         connectors,
         processes,
         archive,
+        dashboard,
     ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(connector_v1.router)  # its own prefix: /api/connector/v1, versioned apart
@@ -59,4 +63,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    portal.install(app, runtime)  # the pages at /, after the API so that /api/ stays the API's
     return app

@@ -1,33 +1,26 @@
-"""Run a profile now. The run happens in the background; follow it in the process log."""
+"""Run a profile now. The run happens in the background; follow it in the process log.
+
+It takes the profile's lock like a scheduled run: if another run of the profile is in progress,
+this one ends as skipped, naming it.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from postroom.runtime import Runtime
 from postroom.services.access import Role, tenant_for
-from postroom.services.sync import PreparedRun, execute_run, prepare_run
+from postroom.services.scheduler import start_run
 from postroom.web.deps import ActorDep, RuntimeDep
 
 router = APIRouter(tags=["profiles"])
-logger = logging.getLogger("postroom.runs")
 
 
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dry_run_delete: bool = False
-
-
-def _execute(runtime: Runtime, prepared: PreparedRun) -> None:
-    try:
-        execute_run(runtime, prepared)
-    except Exception:  # already recorded in the process log as an internal error
-        logger.exception("run %s failed", prepared.request_id)
 
 
 @router.post(
@@ -41,8 +34,7 @@ def run_profile(
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         tenant_name = t.name
-    prepared = prepare_run(runtime, t.id, key, dry_run_delete=bool(body and body.dry_run_delete))
-    threading.Thread(target=_execute, args=(runtime, prepared), name=f"run-{prepared.request_id}", daemon=True).start()
+    prepared = start_run(runtime, t.id, key, dry_run_delete=bool(body and body.dry_run_delete))
     return {
         "request_id": prepared.request_id,
         "status": "running",

@@ -1,0 +1,7 @@
+"""Fixtures of the directory tests: the real slapd."""
+
+from __future__ import annotations
+
+from tests.directory.servers import slapd
+
+__all__ = ["slapd"]
