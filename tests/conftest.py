@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,6 +62,18 @@ def runtime(_runtime: Runtime) -> Iterator[Runtime]:
     """The shared runtime; every table is emptied after each test that uses it."""
     yield _runtime
     delete_all_rows(_runtime.engine)
+
+
+@pytest.fixture
+def override_settings(runtime: Runtime) -> Iterator[Callable[..., None]]:
+    """``override_settings(name=value, ...)`` changes the shared runtime's settings for one test."""
+    shared = runtime.settings
+
+    def override(**changes: Any) -> None:
+        object.__setattr__(runtime, "settings", dataclasses.replace(runtime.settings, **changes))
+
+    yield override
+    object.__setattr__(runtime, "settings", shared)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from postroom.config import CONFIG_FILE_ENV, load_settings
+from postroom.config import CONFIG_FILE_ENV, Settings, load_settings
 from postroom.errors import ConfigurationError
 
 
@@ -111,10 +111,10 @@ def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pat
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
     [
-        ("POSTROOM_PORT", "99999", "port: Input should be less than or equal to 65535"),
-        ("POSTROOM_PORT", "-1", "port: Input should be greater than or equal to 0"),
-        ("POSTROOM_PORT", "http", "port: Input should be a valid integer"),
-        ("POSTROOM_LOG_LEVEL", "loud", "log_level: Value error, must be one of debug, info, warning, error"),
+        ("POSTROOM_PORT", "99999", "port: must be from 0 to 65535, not '99999'"),
+        ("POSTROOM_PORT", "-1", "port: must be from 0 to 65535, not '-1'"),
+        ("POSTROOM_PORT", "http", "port: must be a whole number, not 'http'"),
+        ("POSTROOM_LOG_LEVEL", "loud", "log_level: must be one of debug, info, warning, error, not 'loud'"),
     ],
 )
 def test_an_invalid_variable_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str) -> None:
@@ -128,8 +128,8 @@ def test_an_invalid_variable_is_named(monkeypatch: pytest.MonkeyPatch, variable:
 @pytest.mark.parametrize(
     ("content", "named"),
     [
-        ('port = "eight"\n', "port: Input should be a valid integer"),
-        ('colour = "blue"\n', "colour: Extra inputs are not permitted"),
+        ('port = "eight"\n', "port: must be a whole number, not 'eight'"),
+        ('colour = "blue"\n', "colour: not a setting"),
         ('host = "unterminated\n', "not a readable TOML file"),
     ],
 )
@@ -150,3 +150,34 @@ def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     assert "port: " in str(caught.value) and "log_level: " in str(caught.value)
+
+
+def test_settings_made_in_code_are_converted_and_checked(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), scheduler_seconds=2, blob_dir="")  # type: ignore[arg-type]
+    assert settings.data_dir == tmp_path and settings.blob_dir is None
+    assert settings.scheduler_seconds == 2.0 and isinstance(settings.scheduler_seconds, float)
+    with pytest.raises(ConfigurationError) as caught:
+        Settings(data_dir=tmp_path, scheduler_seconds=0, queue_name="", workers=True)  # type: ignore[arg-type]
+    text = str(caught.value)
+    assert "scheduler_seconds: must be more than 0 and at most 900, not 0" in text
+    assert "queue_name: must be at least 1 character(s) long" in text
+    assert "workers: must be a number, not True" in text
+
+
+def test_secrets_stay_out_of_the_settings_repr(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="fernet-key-text", admin_password="hunter2-hunter2")
+    assert "fernet-key-text" not in repr(settings) and "hunter2" not in repr(settings)
+    assert "data_dir=" in repr(settings)
+
+
+def test_a_float_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTROOM_SCHEDULER_SECONDS", " 2.5 ")
+    assert load_settings().scheduler_seconds == 2.5
+    monkeypatch.setenv("POSTROOM_SCHEDULER_SECONDS", "nan")
+    with pytest.raises(ConfigurationError, match="scheduler_seconds: must be a finite number, not 'nan'"):
+        load_settings()
+
+
+def test_unknown_overrides_are_a_programming_error() -> None:
+    with pytest.raises(TypeError, match="unknown settings: colour"):
+        load_settings(colour="blue")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -124,9 +124,9 @@ def test_two_runs_of_one_profile_never_overlap(
 
 
 def test_an_unreachable_server_is_retried_with_back_off_then_fails(
-    runtime: Runtime, tenant: Tenant, mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, tenant: Tenant, mailbox: Mailbox, tmp_path: Path, override_settings: Callable[..., None]
 ) -> None:
-    monkeypatch.setattr(runtime.settings, "run_retry_seconds", 0)
+    override_settings(run_retry_seconds=0)
     mailbox.edit(server_name="127.0.0.1", port=free_port(), timeout=2)
     task_queue = TaskQueue(runtime, sqlite_huey(tmp_path))
     consumer = make_consumer(task_queue, 1, embedded=True)

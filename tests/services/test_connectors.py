@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -77,10 +79,10 @@ def test_path_roots_are_checked_naming_each_bad_field(session: Session, tenant: 
 
 def test_server_url_comes_from_the_argument_the_setting_or_host_and_port(settings: Settings) -> None:
     assert connectors.license_server_url(settings, "https://x.example.com/") == "https://x.example.com"
-    assert connectors.license_server_url(settings.model_copy(update={"public_url": "https://p.example"})) == (
+    assert connectors.license_server_url(dataclasses.replace(settings, public_url="https://p.example")) == (
         "https://p.example"
     )
-    plain = settings.model_copy(update={"public_url": None, "host": "10.0.0.5", "port": 8025})
+    plain = dataclasses.replace(settings, public_url=None, host="10.0.0.5", port=8025)
     assert connectors.license_server_url(plain) == "http://10.0.0.5:8025"
     with pytest.raises(InvalidInput, match="server_url"):
         connectors.license_server_url(settings, "ftp://x")

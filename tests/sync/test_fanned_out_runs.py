@@ -6,6 +6,7 @@ processes."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -81,7 +82,9 @@ def test_each_mailbox_is_a_task_and_the_last_one_finishes_the_run(
     assert execute_mailbox(runtime, tasks[0]) is Outcome.DROPPED  # a task delivered twice does nothing
 
 
-def test_a_run_syncs_no_more_mailboxes_at_once_than_allowed(runtime: Runtime, tenant: Tenant, dovecot: Dovecot) -> None:
+def test_a_run_syncs_no_more_mailboxes_at_once_than_allowed(
+    runtime: Runtime, tenant: Tenant, dovecot: Dovecot, override_settings: Callable[..., None]
+) -> None:
     staff = _staff(runtime, tenant, dovecot, 2)
     run = _queued(runtime, tenant, staff.profile_id)
     first, second = _fan_out(runtime, run)
@@ -89,12 +92,8 @@ def test_a_run_syncs_no_more_mailboxes_at_once_than_allowed(runtime: Runtime, te
         child = session.get(Process, first.child_id)
         assert child is not None
         child.status = ProcessStatus.RUNNING.value
-    shared = runtime.settings  # the session's runtime: put its settings back whatever happens
-    object.__setattr__(runtime, "settings", shared.model_copy(update={"mailboxes_in_parallel": 1}))
-    try:
-        assert execute_mailbox(runtime, second) is Outcome.LATER
-    finally:
-        object.__setattr__(runtime, "settings", shared)
+    override_settings(mailboxes_in_parallel=1)
+    assert execute_mailbox(runtime, second) is Outcome.LATER
     assert _status(runtime, second.child_id) == "queued"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -132,15 +133,18 @@ def test_a_directory_that_cannot_be_read_fails_the_run_with_its_words(
 
 
 def test_no_more_mailboxes_of_one_server_at_once_than_allowed(
-    runtime: Runtime, tenant: Tenant, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    monkeypatch: pytest.MonkeyPatch,
+    override_settings: Callable[..., None],
 ) -> None:
     """POSTROOM_MAILBOXES_PER_SERVER bounds a process's mailboxes per mail server, whatever the
     run's own parallelism (here 4)."""
     from postroom.services import sync as sync_service
 
     staff = _staff(runtime, tenant, dovecot, 4)
-    shared = runtime.settings
-    object.__setattr__(runtime, "settings", shared.model_copy(update={"mailboxes_per_server": 1}))
+    override_settings(mailboxes_per_server=1)
     monkeypatch.setattr(sync_service, "_SERVER_SLOTS", {})  # the slots are made from the settings at first use
     at_once, most = 0, 0
     lock = threading.Lock()
@@ -159,9 +163,6 @@ def test_no_more_mailboxes_of_one_server_at_once_than_allowed(
                 at_once -= 1
 
     monkeypatch.setattr(sync_service, "open_source", counting_open)
-    try:
-        result = run_profile(runtime, tenant.id, staff.profile_id)
-    finally:
-        object.__setattr__(runtime, "settings", shared)
+    result = run_profile(runtime, tenant.id, staff.profile_id)
     assert result.status is ProcessStatus.SUCCEEDED and len(result.mailboxes) == 4
     assert most == 1
