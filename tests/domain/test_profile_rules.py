@@ -492,6 +492,21 @@ def test_tls_trusted_ca_accepted(base: str, value: object, stored: str | None) -
     assert validate_new_profile(profile.to_dict()) == profile
 
 
+def test_a_stored_trusted_ca_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run reads its profile back: the certificates it saved are checked, not parsed (~20 ms)."""
+    from cryptography import x509
+
+    profile = validate_new_profile(raw("imap-single", tls_trusted_ca=CA_PEM + SERVER_PEM))
+
+    def no_parsing(data: bytes) -> list[x509.Certificate]:
+        raise AssertionError("the stored certificates were parsed again")
+
+    monkeypatch.setattr(x509, "load_pem_x509_certificates", no_parsing)
+    assert validate_new_profile(profile.to_dict(), stored=True) == profile
+    with pytest.raises(InvalidInput, match="never paste private keys"):
+        validate_new_profile(profile.to_dict() | {"tls_trusted_ca": CA_PEM + CA_KEY_PEM}, stored=True)
+
+
 PRIVATE_KEY_RULE = "never paste private keys; give only the CA certificate(s)"
 RSA_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----\n"
 

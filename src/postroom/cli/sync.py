@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from postroom.cli.common import JsonOpt, TenantOpt, console, opened, pick_tenant, print_json
 from postroom.domain.process import ProcessStatus
-from postroom.services.sync import execute_run, prepare_run
+from postroom.services.sync import ProgressCallback, execute_run, prepare_run
 from postroom.sync.engine import MailboxReport
 
 
@@ -31,23 +32,7 @@ def sync(
         if not as_json:
             console.print(f"Request ID {prepared.request_id}", highlight=False)
         started = time.monotonic()
-        tasks: dict[str, TaskID] = {}
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[mb]:.1f} MB"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=as_json,
-            transient=False,
-        ) as progress:
-
-            def on_progress(folder: str, done: int, total: int, nbytes: int) -> None:
-                if folder not in tasks:
-                    tasks[folder] = progress.add_task(folder, total=total, mb=0.0)
-                progress.update(tasks[folder], completed=done, total=total, mb=nbytes / 1e6)
-
+        with _progress_bars(shown=not as_json) as on_progress:
             result = execute_run(runtime, prepared, on_progress)
     elapsed = time.monotonic() - started
     summary: dict[str, Any] = {
@@ -79,6 +64,34 @@ def sync(
         console.print(f"{result.status.value} — details: postroom process show {result.request_id}", highlight=False)
     if result.status is ProcessStatus.FAILED:
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _progress_bars(*, shown: bool) -> Iterator[ProgressCallback | None]:
+    """A progress bar per folder; with --json none, and rich.progress is not even imported (start-up
+    time is most of a sync that finds nothing new)."""
+    if not shown:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[mb]:.1f} MB"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+
+        def on_progress(folder: str, done: int, total: int, nbytes: int) -> None:
+            if folder not in tasks:
+                tasks[folder] = progress.add_task(folder, total=total, mb=0.0)
+            progress.update(tasks[folder], completed=done, total=total, mb=nbytes / 1e6)
+
+        yield on_progress
 
 
 def _mailbox_summary(report: MailboxReport) -> dict[str, Any]:

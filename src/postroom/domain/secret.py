@@ -20,16 +20,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
-
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs12
+from typing import TYPE_CHECKING, Any
 
 from postroom.domain.naming import is_encodable
 from postroom.errors import FieldError, InvalidInput
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+# cryptography's X.509, key and PKCS#12 modules are imported by the functions that parse
+# certificates: a sync only reveals a stored secret, and they cost it ~15 ms of start-up.
 
 
 class SecretKind(StrEnum):
@@ -157,11 +158,15 @@ _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.D
 
 
 def _public_key_der(key: PublicKeyTypes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _certificate_key_der(cert: x509.Certificate) -> bytes | None:
     """The certificate's public key, or None for an algorithm cryptography does not support."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         return _public_key_der(cert.public_key())
     except (ValueError, UnsupportedAlgorithm):
@@ -169,6 +174,8 @@ def _certificate_key_der(cert: x509.Certificate) -> bytes | None:
 
 
 def _parse_certificate(f: _Fields) -> ParsedSecret | None:
+    from cryptography.hazmat.primitives import hashes
+
     # An empty password means "none": PEM keys and PFX files without one load with None.
     password = f.text("password", strip=False)
     if f.given("pem") and f.given("pfx"):
@@ -206,6 +213,8 @@ def _parse_certificate(f: _Fields) -> ParsedSecret | None:
 
 def _load_pem(f: _Fields, password: str | None) -> tuple[x509.Certificate, str] | None:
     """The leaf certificate and the PEM text reduced to its certificates and key, leaf first."""
+    from cryptography import x509
+
     text = f.text("pem", required="give the certificate and its private key as PEM text")
     if text is None:
         return None
@@ -248,6 +257,9 @@ def _load_pem(f: _Fields, password: str | None) -> tuple[x509.Certificate, str] 
 
 
 def _load_pem_key(f: _Fields, label: str, block: str, password: str | None) -> PrivateKeyTypes | None:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     # PKCS#8 marks encryption in the label, the older OpenSSL format in a Proc-Type header.
     encrypted = label == "ENCRYPTED PRIVATE KEY" or "Proc-Type: 4,ENCRYPTED" in block
     if encrypted and password is None:
@@ -285,6 +297,8 @@ def _looks_like_pkcs12(data: bytes) -> bool:
 
 def _load_pfx(f: _Fields, password: str | None) -> tuple[x509.Certificate, str] | None:
     """The certificate and the PFX bytes as base64."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     value = f.raw.get("pfx")
     if isinstance(value, bytes | bytearray):
         data = bytes(value)
@@ -460,6 +474,9 @@ def _service_account_json(f: _Fields) -> dict[str, Any] | None:
 
 
 def _parse_google_service_account(f: _Fields) -> ParsedSecret | None:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     data = _service_account_json(f)
     if data is None:
         return None

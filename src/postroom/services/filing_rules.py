@@ -91,15 +91,6 @@ def list_rules(session: Session, tenant_id: str) -> list[FilingRule]:
     )
 
 
-def has_enabled_rules(session: Session, tenant_id: str) -> bool:
-    return (
-        session.scalar(
-            select(FilingRule.id).where(FilingRule.tenant_id == tenant_id, FilingRule.enabled.is_(True)).limit(1)
-        )
-        is not None
-    )
-
-
 def rule_to_dict(session: Session, rule: FilingRule) -> dict[str, Any]:
     return {
         "id": rule.id,

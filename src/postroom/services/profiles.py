@@ -91,7 +91,7 @@ def settings_of(profile: Profile) -> ProfileSettings:
     """The validated settings of a stored profile."""
     raw: dict[str, object] = dict(profile.settings)
     raw.update({column: getattr(profile, column) for column in _COLUMNS})
-    return validate_new_profile(raw)
+    return validate_new_profile(raw, stored=True)
 
 
 def create_profile(session: Session, tenant_id: str, raw: Mapping[str, object]) -> Profile:

@@ -18,13 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from postroom.archive.repository import mailbox_for
-from postroom.db.models import Process, Secret
+from postroom.db.models import FilingRule, Process, Secret
 from postroom.domain.process import ProcessStatus, ProcessType, Severity
 from postroom.domain.profile import Mode, ProfileSettings
 from postroom.errors import FieldError, InvalidInput, PostroomError, SourceError
 from postroom.runtime import Runtime
 from postroom.services import processes
-from postroom.services.filing_rules import apply_rules, has_enabled_rules
 from postroom.services.profiles import get_profile, settings_of
 from postroom.services.secrets import reveal
 from postroom.sources.registry import open_source
@@ -199,8 +198,12 @@ def _apply_filing_rules(runtime: Runtime, run: PreparedRun, target: MailboxTarge
     next run, finding nothing new at the source, must still file it. Filing twice is one filing.
     """
     with runtime.transaction() as session:
-        if not has_enabled_rules(session, run.tenant_id):
+        enabled = select(FilingRule.id).where(FilingRule.tenant_id == run.tenant_id, FilingRule.enabled.is_(True))
+        if session.scalar(enabled.limit(1)) is None:
             return
+        # imported only now: filing pulls in locations and file naming, which a run without rules never needs
+        from postroom.services.filing_rules import apply_rules
+
         applied = apply_rules(session, run.tenant_id, since=run.rules_since, mailbox_id=target.job.mailbox_id)
     observer.log(Severity.INFO, f"filing rules: {applied.filed} messages filed")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography import x509
-
 from postroom.sources.imap import certificate_sha256
 
 
 def certificate_facts(der: bytes) -> dict[str, Any]:
+    from cryptography import x509  # ~15 ms to import: only connection tests and TLS errors need it
+
     facts: dict[str, Any] = {"sha256": certificate_sha256(der)}
     try:
         cert = x509.load_der_x509_certificate(der)

@@ -11,7 +11,6 @@ from postroom.domain.profile import ImapProtocol, Mode, ProfileSettings, Profile
 from postroom.errors import FieldError, InvalidInput, SourceError
 from postroom.sources.base import MailSource
 from postroom.sources.imap import ImapConnection, ImapSource
-from postroom.sources.imap_check import check_imap
 
 Opener = Callable[[ProfileSettings, Mapping[str, Any], str], MailSource]
 Checker = Callable[[ProfileSettings, Mapping[str, Any], str], ConnectionTest]
@@ -53,6 +52,8 @@ def open_source(settings: ProfileSettings, secret: Mapping[str, Any], mailbox: s
 
 
 def _check_imap(settings: ProfileSettings, secret: Mapping[str, Any], mailbox: str) -> ConnectionTest:
+    from postroom.sources.imap_check import check_imap  # connection tests only: syncs start faster without it
+
     return check_imap(imap_connection(settings, secret, mailbox))
 
 
