@@ -83,15 +83,18 @@ def log(session: Session, process: Process, severity: Severity, text: str) -> Pr
     return message
 
 
+def outcome_of(process: Process) -> ProcessStatus:
+    """How a process that ends now ended: cancelled if asked to, failed if it logged an error."""
+    if process.cancel_requested:
+        return ProcessStatus.CANCELLED
+    if process.max_severity >= Severity.ERROR:
+        return ProcessStatus.FAILED
+    return ProcessStatus.SUCCEEDED
+
+
 def finish_process(session: Session, process: Process, status: ProcessStatus | None = None) -> Process:
-    """Mark a process done; without a status it failed if it logged an error and succeeded otherwise."""
-    if status is None:
-        if process.cancel_requested:
-            status = ProcessStatus.CANCELLED
-        elif process.max_severity >= Severity.ERROR:
-            status = ProcessStatus.FAILED
-        else:
-            status = ProcessStatus.SUCCEEDED
+    """Mark a process done; without a status, as :func:`outcome_of` says."""
+    status = status or outcome_of(process)
     process.status = status.value
     process.finished_at = utcnow()
     if process.started_at is None:

@@ -38,6 +38,7 @@ from postroom.services import processes, profile_runs
 from postroom.services.profile_runs import Claim
 from postroom.services.sync import (
     PreparedRun,
+    RunResult,
     execute_run,
     failed_summary,
     list_run_mailboxes,
@@ -378,21 +379,14 @@ def _sync(runtime: Runtime, run: QueuedRun, retries_left: int, fan_out: FanOut |
         return Outcome.FAILED
     if prepared.job is None and fan_out is not None:
         return _fan_out(runtime, prepared, fan_out)
-    result = execute_run(runtime, prepared)
-    if result.status is ProcessStatus.FAILED and result.error is None and not result.failed_mailboxes:
-        # after retries, the last attempt decides how the run ended: the errors were an earlier one's
-        with runtime.transaction() as session:
-            parent = session.get(Process, prepared.parent_id)
-            assert parent is not None
-            parent.status = ProcessStatus.SUCCEEDED.value
-            result.status = ProcessStatus.SUCCEEDED
-    if result.status is ProcessStatus.FAILED and is_transient(result.error) and retries_left > 0:
-        with runtime.transaction() as session:
-            process = session.get(Process, run.process_id)
-            assert process is not None
-            processes.log(session, process, Severity.WARNING, f"will try again ({retries_left} attempts left)")
-            process.status = ProcessStatus.QUEUED.value
-            process.finished_at = None
+
+    def retry_note(result: RunResult) -> str | None:
+        if is_transient(result.error) and retries_left > 0:
+            return f"will try again ({retries_left} attempts left)"
+        return None
+
+    result = execute_run(runtime, prepared, retry_note=retry_note)
+    if result.status is ProcessStatus.QUEUED:
         return Outcome.RETRY
     return Outcome(result.status.value)
 

@@ -321,12 +321,27 @@ def failed_summary(failed: list[str], total: int) -> str:
     return f"{len(failed)} of {total} mailboxes failed: {shown}"
 
 
-def execute_run(runtime: Runtime, run: PreparedRun, on_progress: ProgressCallback | None = None) -> RunResult:
+RetryNote = Callable[[RunResult], str | None]
+
+
+def execute_run(
+    runtime: Runtime,
+    run: PreparedRun,
+    on_progress: ProgressCallback | None = None,
+    *,
+    retry_note: RetryNote | None = None,
+) -> RunResult:
     """Synchronize the prepared run's mailbox (or each mailbox its directory lists) into the archive.
 
     Mailboxes of a multiple-mailbox run go ``POSTROOM_MAILBOXES_IN_PARALLEL`` at a time, and never
     more than ``POSTROOM_MAILBOXES_PER_SERVER`` from one mail server in this process. One failed
     mailbox fails the run (its error rises to the run's severity) but not the other mailboxes.
+
+    ``retry_note`` is for runs that may be tried again (queued runs). A failed attempt for which it
+    returns a note goes back to *queued* with that note as a warning, in the transaction that would
+    otherwise have finished it, so nobody sees the run failed in between; the result's status is
+    then QUEUED. With it, the last attempt decides how the run ended: errors that an earlier attempt
+    logged do not fail a later one that succeeded.
     """
     result = RunResult(run.request_id, ProcessStatus.RUNNING)
     try:
@@ -354,8 +369,26 @@ def execute_run(runtime: Runtime, run: PreparedRun, on_progress: ProgressCallbac
     except Exception:
         _finish(runtime, run.parent_id, ProcessStatus.FAILED)
         raise
-    result.status = _finish(runtime, run.parent_id)
+    result.status = _end_attempt(runtime, run.parent_id, result, retry_note)
     return result
+
+
+def _end_attempt(runtime: Runtime, process_id: str, result: RunResult, retry_note: RetryNote | None) -> ProcessStatus:
+    with runtime.transaction() as session:
+        process = session.get(Process, process_id)
+        assert process is not None
+        status = processes.outcome_of(process)
+        if retry_note is not None and status is ProcessStatus.FAILED:
+            if result.error is None and not result.failed_mailboxes:
+                status = ProcessStatus.SUCCEEDED  # the errors were an earlier attempt's
+            else:
+                result.status = status
+                note = retry_note(result)
+                if note is not None:
+                    processes.log(session, process, Severity.WARNING, note)
+                    process.status, process.finished_at = ProcessStatus.QUEUED.value, None
+                    return ProcessStatus.QUEUED
+        return ProcessStatus(processes.finish_process(session, process, status).status)
 
 
 def run_profile(
