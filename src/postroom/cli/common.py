@@ -6,11 +6,9 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.orm import Session
 
 from postroom.config import load_settings
@@ -20,9 +18,38 @@ from postroom.runtime import Runtime
 from postroom.services.access import Actor, tenant_for
 from postroom.services.tenants import list_tenants
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _OnFirstUse:
+    """A rich ``Console`` made when first used: importing rich costs ~20 ms of every command's
+    start, and commands that print JSON (what scripts and cron jobs run) never use it."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
 # soft_wrap: never break a path, URL or password across lines when the output is not a terminal.
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
+console = cast("Console", _OnFirstUse(soft_wrap=True))
+err_console = cast("Console", _OnFirstUse(stderr=True))
+
+
+def real_console(lazy: Console) -> Console:
+    """The Console itself, for rich objects that check its type (progress bars, live displays)."""
+    return lazy.real() if isinstance(lazy, _OnFirstUse) else lazy
+
 
 TenantOpt = Annotated[
     str | None,
@@ -68,6 +95,8 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
     if not rows:
         console.print(empty)
         return
+    from rich.table import Table
+
     table = Table(*(title for _key, title in columns))
     for row in rows:
         table.add_row(*("" if row.get(key) is None else str(row.get(key)) for key, _title in columns))

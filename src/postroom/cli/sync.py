@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from postroom.cli.common import JsonOpt, TenantOpt, console, opened, pick_tenant, print_json
+from postroom.cli.common import JsonOpt, TenantOpt, console, opened, pick_tenant, print_json, real_console
 from postroom.domain.process import ProcessStatus
 from postroom.services.sync import ProgressCallback, execute_run, prepare_run
 from postroom.sync.engine import MailboxReport
@@ -82,7 +82,7 @@ def _progress_bars(*, shown: bool) -> Iterator[ProgressCallback | None]:
         MofNCompleteColumn(),
         TextColumn("{task.fields[mb]:.1f} MB"),
         TimeElapsedColumn(),
-        console=console,
+        console=real_console(console),
         transient=False,
     ) as progress:
 
