@@ -26,6 +26,7 @@ import logging
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,12 @@ SPECIAL_USE = (b"\\Sent", b"\\Trash", b"\\Junk", b"\\Drafts", b"\\Archive", b"\\
 MESSAGE_ID_FIELD = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 DESCRIBE = ["RFC822.SIZE", "INTERNALDATE", "FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
 _MESSAGE_ID = re.compile(rb"^message-id:\s*(.*?)\s*$", re.I | re.M | re.S)
+
+
+_TLS_CONTEXTS: dict[str, tuple[float, ssl.SSLContext]] = {}  # by trust: "pinned", a CA's PEM, "" (system)
+_TLS_CONTEXTS_LOCK = threading.Lock()
+_TLS_CONTEXT_SECONDS = 600.0
+_TLS_CONTEXTS_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,27 @@ class ImapConnection:
         return repr(self.username)
 
     def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context for this trust, shared by the connections of this process for a while.
+
+        Loading the system's CAs costs ~20 ms per context: a multiple-mailbox run connects to
+        the same server once per mailbox and folder connection. A context is never changed after
+        it is made, so sharing it between threads is safe; it is made again after
+        ``_TLS_CONTEXT_SECONDS``, so a long-running worker sees renewed system CAs.
+        """
+        key = "pinned" if self.fingerprint else self.trusted_ca_pem or ""
+        now = time.monotonic()
+        with _TLS_CONTEXTS_LOCK:
+            cached = _TLS_CONTEXTS.get(key)
+            if cached is not None and now - cached[0] < _TLS_CONTEXT_SECONDS:
+                return cached[1]
+        context = self._new_ssl_context()
+        with _TLS_CONTEXTS_LOCK:
+            if len(_TLS_CONTEXTS) >= _TLS_CONTEXTS_MAX:
+                _TLS_CONTEXTS.clear()
+            _TLS_CONTEXTS[key] = (now, context)
+        return context
+
+    def _new_ssl_context(self) -> ssl.SSLContext:
         if self.fingerprint:
             # Pinning: the chain is not judged, the exact certificate is (checked after the handshake).
             context = ssl.create_default_context()
