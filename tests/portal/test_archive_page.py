@@ -155,7 +155,7 @@ def test_file_selected_messages_to_a_location(browser: Browser, people: None, ru
     with runtime.transaction() as session:
         filed = filings.list_filings(session, alpha, location="Surrey Court")
         assert sorted(f.message_id for f in filed) == sorted([ids[0], ids[2]])
-        assert {f.filed_by for f in filed} == {"alice@example.com"}
+        assert {(f.filed_by, f.source) for f in filed} == {("alice@example.com", "portal")}
     nothing = browser.client.post(
         "/tenants/alpha/archive/filings", data={"location": location_id, "back": back, "csrf_token": token}
     )

@@ -15,6 +15,7 @@ from postroom.errors import FieldError, InvalidInput
 class FilingSource(_LenientEnum):
     API = "api"
     CLI = "cli"
+    PORTAL = "portal"
     RULE = "rule"
 
 

@@ -225,7 +225,7 @@ def file_selected(
             with runtime.transaction() as session:  # all or nothing
                 t = tenant_for(session, viewer.actor, tenant, need=Role.ADMIN)
                 filed = filings.file_messages(
-                    session, t.id, location_key, ids, source=FilingSource.API, filed_by=viewer.email
+                    session, t.id, location_key, ids, source=FilingSource.PORTAL, filed_by=viewer.email
                 )
                 name = locations.get_location(session, t.id, location_key).name
                 result = {"location": name, "created": len(filed.created), "already": len(filed.already)}
