@@ -4,6 +4,7 @@ Test, Mailboxes and Synchronize users; a static list, and a real slapd for LDAP.
 from __future__ import annotations
 
 import re
+import time
 
 from fastapi.routing import APIRoute
 
@@ -136,8 +137,12 @@ def test_mailboxes_and_synchronize_users(browser: Browser, people: None, runtime
     assert response.status_code == 303
     match = re.fullmatch(r"/tenants/alpha/processes/([\w-]+)", response.headers["location"])
     assert match, response.headers["location"]
-    process = browser.client.get(response.headers["location"])
-    assert process.status_code == 200
+    for _ in range(100):  # the sync runs in the background; the page refreshes itself meanwhile
+        process = browser.client.get(response.headers["location"])
+        assert process.status_code == 200
+        if "2 mailboxes (2 new archive mailboxes)" in process.text:
+            break
+        time.sleep(0.1)
     assert "2 mailboxes (2 new archive mailboxes)" in process.text
     with runtime.transaction() as session:
         archived = list_mailboxes(session, tenant_id(runtime))

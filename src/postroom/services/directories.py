@@ -14,6 +14,8 @@ of new users. It never deletes anything: a user who left keeps their archive.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,8 @@ from postroom.runtime import Runtime
 from postroom.services import lookup, processes
 from postroom.services.secrets import reveal
 from postroom.sources.directory.registry import open_directory
+
+logger = logging.getLogger("postroom.directories")
 
 _COLUMNS = ("name", "type", "secret_id")
 MAX_LOGGED_PROBLEMS = 100  # warnings per run; the rest are counted in one line
@@ -346,6 +350,22 @@ def execute_directory_sync(runtime: Runtime, prepared: PreparedDirectorySync) ->
 def synchronize_users(runtime: Runtime, tenant_id: str, key: str) -> DirectorySyncResult:
     """Run the directory sync now, in this thread."""
     return execute_directory_sync(runtime, prepare_directory_sync(runtime, tenant_id, key))
+
+
+def start_directory_sync(runtime: Runtime, tenant_id: str, key: str) -> PreparedDirectorySync:
+    """Synchronize users now, by hand (the API's and the portal's): in a background thread of this
+    process; answers at once with the ``directory-sync`` process to follow in the log. A large
+    directory takes a while, and a web request must not wait for it."""
+    prepared = prepare_directory_sync(runtime, tenant_id, key)
+
+    def execute() -> None:
+        try:
+            execute_directory_sync(runtime, prepared)
+        except Exception:  # already recorded in the process log as an internal error
+            logger.exception("directory sync %s failed", prepared.request_id)
+
+    threading.Thread(target=execute, name=f"directory-sync-{prepared.request_id}", daemon=True).start()
+    return prepared
 
 
 def _fail(runtime: Runtime, process_id: str, text: str) -> ProcessStatus:

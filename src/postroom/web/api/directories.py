@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,7 +13,6 @@ from postroom.services.access import Actor, Role, tenant_for
 from postroom.web.deps import ActorDep, RuntimeDep
 
 router = APIRouter(tags=["directory services"])
-logger = logging.getLogger("postroom.directories")
 BASE = "/tenants/{tenant}/directory-services"
 
 
@@ -125,13 +122,6 @@ def directory_test(tenant: str, key: str, actor: ActorDep, runtime: RuntimeDep) 
     return {**result.to_dict(), "text": result.as_text()}
 
 
-def _execute(runtime: Runtime, prepared: directories.PreparedDirectorySync) -> None:
-    try:
-        directories.execute_directory_sync(runtime, prepared)
-    except Exception:  # already recorded in the process log as an internal error
-        logger.exception("directory sync %s failed", prepared.request_id)
-
-
 @router.post(
     BASE + "/{key}/sync",
     status_code=202,
@@ -141,10 +131,7 @@ def directory_sync(tenant: str, key: str, actor: ActorDep, runtime: RuntimeDep) 
     with runtime.transaction() as session:
         t = tenant_for(session, actor, tenant, need=Role.ADMIN)
         tenant_id, tenant_name = t.id, t.name
-    prepared = directories.prepare_directory_sync(runtime, tenant_id, key)
-    threading.Thread(
-        target=_execute, args=(runtime, prepared), name=f"directory-sync-{prepared.request_id}", daemon=True
-    ).start()
+    prepared = directories.start_directory_sync(runtime, tenant_id, key)
     return {
         "request_id": prepared.request_id,
         "status": "running",

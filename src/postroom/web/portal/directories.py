@@ -3,8 +3,8 @@ Mailboxes and Synchronize users — where the mailboxes of multiple-mailbox prof
 
 Every value is checked by ``services.directories`` (the API's rules, ``web/api/directories.py``).
 The form shows only the fields of the chosen type (``ldap`` or ``static``); the type is fixed
-once created. Synchronize users runs in the request (a static list or a small directory takes
-moments) and then shows its ``directory-sync`` process.
+once created. Synchronize users starts a ``directory-sync`` process in the background, as the API
+does, and shows it (the process page refreshes itself while it runs).
 """
 
 from __future__ import annotations
@@ -310,5 +310,5 @@ def mailboxes_page(request: Request, tenant: str, key: str, viewer: ViewerDep, r
 def synchronize(request: Request, tenant: str, key: str, viewer: ViewerDep, runtime: RuntimeDep) -> Response:
     """Synchronize users now (a ``directory-sync`` process), then show that process."""
     t, data = _directory(runtime, viewer, tenant, key)
-    result = directories.synchronize_users(runtime, t.id, data["id"])
-    return RedirectResponse(f"/tenants/{quote(t.name)}/processes/{result.request_id}", status_code=303)
+    started = directories.start_directory_sync(runtime, t.id, data["id"])
+    return RedirectResponse(f"/tenants/{quote(t.name)}/processes/{started.request_id}", status_code=303)
