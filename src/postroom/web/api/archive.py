@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from postroom.archive import repository as repo
 from postroom.services.access import Role, tenant_for
 from postroom.services.exports import ExportFormat, export_message
+from postroom.services.message_view import read_attachment, read_message
 from postroom.web.deps import ActorDep, RuntimeDep
 
 router = APIRouter(tags=["archive"])
@@ -87,6 +88,50 @@ def download_message(
 )
 def download_eml(tenant: str, actor: ActorDep, runtime: RuntimeDep, message_id: MessageId) -> Response:
     return download_message(tenant, actor, runtime, message_id, ExportFormat.EML)
+
+
+@router.get(
+    "/tenants/{tenant}/archive/messages/{message_id}/content",
+    summary="The message as a person reads it: header section, text and HTML bodies, attachments",
+    description="The same reading as the portal's message page. `html` is the sender's HTML as written: "
+    "untrusted, so show it only sandboxed, without scripts and remote content. Each attachment's `index` "
+    "downloads it from `…/attachments/{index}`. `warnings` name what could not be read.",
+)
+def message_content(tenant: str, actor: ActorDep, runtime: RuntimeDep, message_id: MessageId) -> dict[str, Any]:
+    with runtime.sessions() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+    parts = read_message(runtime, t.id, message_id).parts
+    return {
+        "headers": parts.headers,
+        "text": parts.text,
+        "html": parts.html,
+        "attachments": [
+            {"index": a.index, "name": a.name, "content_type": a.content_type, "size": a.size}
+            for a in parts.attachments
+        ],
+        "warnings": parts.warnings,
+    }
+
+
+@router.get(
+    "/tenants/{tenant}/archive/messages/{message_id}/attachments/{index}",
+    summary="One attachment's decoded bytes, as a download",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_attachment(
+    tenant: str,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    message_id: MessageId,
+    index: Annotated[int, Path(ge=1, le=999_999, description="The attachment's index from …/content")],
+) -> Response:
+    with runtime.sessions() as session:
+        t = tenant_for(session, actor, tenant, need=Role.ADMIN)
+    found, data = read_attachment(runtime, t.id, message_id, index)
+    # Always a download of opaque bytes: a browser must never render an attachment in our origin.
+    headers = {"Content-Disposition": content_disposition(found.name), "Content-Security-Policy": "sandbox"}
+    return Response(data, media_type="application/octet-stream", headers=headers)
 
 
 def content_disposition(name: str) -> str:
