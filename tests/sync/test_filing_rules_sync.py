@@ -6,7 +6,6 @@ import pytest
 
 from postroom.domain.process import ProcessStatus
 from postroom.services import filing_rules, filings, locations
-from postroom.services import sync as sync_service
 from tests.sync.conftest import Mailbox, make_message
 
 SURREY = {"name": "Surrey Court", "sync_path": "/srv/projects/Surrey Court"}
@@ -48,15 +47,15 @@ def test_mail_a_crashed_run_archived_is_filed_by_the_next_run(
     mailbox.append("INBOX", make_message("first P-1"))
     assert mailbox.sync().status is ProcessStatus.SUCCEEDED
     mailbox.append("INBOX", make_message("second P-2"))
-    real = sync_service.apply_rules
+    real = filing_rules.apply_rules
 
     def crash(*args: object, **kw: object) -> object:
         raise KeyboardInterrupt  # the process dies right after archiving (SIGKILL, as the crash tests do)
 
-    monkeypatch.setattr(sync_service, "apply_rules", crash)
+    monkeypatch.setattr(filing_rules, "apply_rules", crash)  # the sync imports it when it files
     with pytest.raises(KeyboardInterrupt):
         mailbox.sync()
-    monkeypatch.setattr(sync_service, "apply_rules", real)
+    monkeypatch.setattr(filing_rules, "apply_rules", real)
     again = mailbox.sync()
     assert again.mailboxes[mailbox.address].total().new == 0  # nothing new at the source …
     assert "filing rules: 1 messages filed" in mailbox.log_texts(again.request_id)  # … but P-2 is filed now
