@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 SCRIPT_LOCATION = "postroom.db:migrations"
-HEAD = "0007"  # the newest revision in migrations/versions; tests/db/test_migrations.py checks it
+HEAD = "0008"  # the newest revision in migrations/versions; tests/db/test_migrations.py checks it
 
 
 def alembic_config(engine: Engine) -> Config:

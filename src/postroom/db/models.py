@@ -363,6 +363,9 @@ class Process(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Renewed while the process runs where nothing else watches it (directory syncs); a running
+    # process past it lost its worker, and the scheduler ends it (services/processes.py).
+    alive_until: Mapped[datetime | None] = mapped_column(index=True, default=None)
 
     messages: Mapped[list[ProcessMessage]] = relationship(
         back_populates="process", cascade="all, delete-orphan", order_by="ProcessMessage.id"

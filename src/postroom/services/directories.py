@@ -306,6 +306,11 @@ def prepare_directory_sync(
 
 def execute_directory_sync(runtime: Runtime, prepared: PreparedDirectorySync) -> DirectorySyncResult:
     """Read the directory and create the archive mailboxes of new users, in this thread."""
+    with processes.kept_alive(runtime, prepared.process_id):  # a dead worker's sync is ended, not left running
+        return _execute_directory_sync(runtime, prepared)
+
+
+def _execute_directory_sync(runtime: Runtime, prepared: PreparedDirectorySync) -> DirectorySyncResult:
     result = DirectorySyncResult(prepared.request_id, ProcessStatus.RUNNING)
     try:
         listing = clean_listing(open_directory(prepared.settings, prepared.secret).mailboxes())

@@ -195,6 +195,7 @@ def recover_interrupted(session: Session, now: datetime, lease_seconds: int) -> 
 
 def tick(session: Session, now: datetime, lease_seconds: int = 120) -> list[Queued]:
     """One pass of the scheduler; enqueue what it returns after the transaction commits."""
+    processes.end_abandoned(session, now)
     return [*recover_interrupted(session, now, lease_seconds), *claim_due(session, now)]
 
 
