@@ -25,8 +25,9 @@ from postroom.domain.connector import License, new_secret, parse_secret
 from postroom.domain.filing import FilingStatus
 from postroom.domain.location import SyncPath
 from postroom.domain.naming import clean_name, is_storable, name_key
-from postroom.errors import FieldError, InvalidInput, LicenseRevoked, NameTaken, NotFound
+from postroom.errors import FieldError, InvalidInput, LicenseRevoked, NotFound
 from postroom.security.tokens import secret_matches
+from postroom.services import lookup
 
 MAX_PATH_ROOTS = 100
 _SERVER_URL = re.compile(r"https?://[^/\s]+\S*")
@@ -105,14 +106,6 @@ def _validate(name: object, path_roots: Sequence[RootText | dict[str, Any]]) -> 
     return cleaned, roots
 
 
-def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
-    clash = session.scalar(
-        select(Connector).where(Connector.tenant_id == tenant_id, Connector.name_key == name_key(name))
-    )
-    if clash is not None and clash.id != own_id:
-        raise NameTaken("connector", name)
-
-
 def create_connector(
     session: Session,
     tenant: Tenant,
@@ -123,7 +116,7 @@ def create_connector(
 ) -> tuple[Connector, str]:
     """A new connector of ``tenant`` and the text of its license file (its secret is in no other place)."""
     name, roots = _validate(name, path_roots)
-    _check_name_free(session, tenant.id, name)
+    lookup.ensure_name_free(session, Connector, tenant.id, name, "connector")
     secret = new_secret()
     connector = Connector(
         tenant_id=tenant.id,
@@ -180,7 +173,7 @@ def update_connector(
     connector = get_connector(session, tenant_id, key)
     if name is not None:
         name = clean_name(name)
-        _check_name_free(session, tenant_id, name, connector.id)
+        lookup.ensure_name_free(session, Connector, tenant_id, name, "connector", connector.id)
         connector.name, connector.name_key = name, name_key(name)
     if path_roots is not None:
         connector.path_roots = validate_path_roots(path_roots)

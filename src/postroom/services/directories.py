@@ -37,11 +37,10 @@ from postroom.domain.directory import (
 from postroom.domain.mailbox_list import DirectoryEntry, Listing, clean_listing
 from postroom.domain.naming import is_storable, like_contains_pattern, name_key
 from postroom.domain.process import ProcessStatus, ProcessType, Severity
-from postroom.domain.secret import SecretKind
-from postroom.errors import FieldError, InUse, InvalidInput, NameTaken, PostroomError
+from postroom.errors import FieldError, InUse, PostroomError
 from postroom.runtime import Runtime
 from postroom.services import lookup, processes
-from postroom.services.secrets import reveal
+from postroom.services.secrets import check_kind, reveal
 from postroom.sources.directory.registry import open_directory
 
 logger = logging.getLogger("postroom.directories")
@@ -57,6 +56,11 @@ def settings_of(directory: DirectoryService) -> DirectorySettings:
     return validate_new_directory(raw)
 
 
+def _check_secret_kind(session: Session, settings: DirectorySettings) -> None:
+    needs = f"{settings.type.label} directory services bind with"
+    check_kind(session, settings.secret_id, allowed_secret_kinds(settings.type), needs)
+
+
 def _resolve_secret(
     session: Session, tenant_id: str, raw: Mapping[str, object]
 ) -> tuple[dict[str, object], list[FieldError]]:
@@ -64,44 +68,6 @@ def _resolve_secret(
     values = dict(raw)
     error = lookup.resolve_reference(session, Secret, tenant_id, values, "secret_id", "secret")
     return values, [error] if error else []
-
-
-def _validated(reference_errors: list[FieldError], build: Any) -> DirectorySettings:
-    try:
-        settings: DirectorySettings = build()
-    except InvalidInput as exc:
-        seen = {e.field for e in reference_errors}
-        raise InvalidInput(reference_errors + [e for e in exc.errors if e.field not in seen]) from None
-    if reference_errors:
-        raise InvalidInput(reference_errors)
-    return settings
-
-
-def _check_secret_kind(session: Session, settings: DirectorySettings) -> None:
-    if settings.secret_id is None:
-        return
-    secret = session.get(Secret, settings.secret_id)
-    assert secret is not None
-    allowed = allowed_secret_kinds(settings.type)
-    if SecretKind(secret.kind) not in allowed:
-        names = " or ".join(sorted(k.label for k in allowed))
-        raise InvalidInput(
-            FieldError(
-                "secret_id",
-                f"{settings.type.label} directory services bind with a secret of kind {names} "
-                f"(its username is the bind DN); {secret.name!r} is {SecretKind(secret.kind).label}",
-            )
-        )
-
-
-def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
-    clash = session.scalar(
-        select(DirectoryService).where(
-            DirectoryService.tenant_id == tenant_id, DirectoryService.name_key == name_key(name)
-        )
-    )
-    if clash is not None and clash.id != own_id:
-        raise NameTaken("directory service", name)
 
 
 def _store(directory: DirectoryService, settings: DirectorySettings) -> None:
@@ -117,9 +83,9 @@ def _store(directory: DirectoryService, settings: DirectorySettings) -> None:
 
 def create_directory(session: Session, tenant_id: str, raw: Mapping[str, object]) -> DirectoryService:
     values, missing = _resolve_secret(session, tenant_id, raw)
-    settings = _validated(missing, lambda: validate_new_directory(values))
+    settings = lookup.validated_with(missing, lambda: validate_new_directory(values))
     _check_secret_kind(session, settings)
-    _check_name_free(session, tenant_id, settings.name)
+    lookup.ensure_name_free(session, DirectoryService, tenant_id, settings.name, "directory service")
     directory = DirectoryService(tenant_id=tenant_id)
     _store(directory, settings)
     session.add(directory)
@@ -137,9 +103,9 @@ def update_directory(session: Session, tenant_id: str, key: str, changes: Mappin
     directory = get_directory(session, tenant_id, key)
     values, missing = _resolve_secret(session, tenant_id, changes)
     current = settings_of(directory)
-    settings = _validated(missing, lambda: apply_changes(current, values))
+    settings = lookup.validated_with(missing, lambda: apply_changes(current, values))
     _check_secret_kind(session, settings)
-    _check_name_free(session, tenant_id, settings.name, directory.id)
+    lookup.ensure_name_free(session, DirectoryService, tenant_id, settings.name, "directory service", directory.id)
     _store(directory, settings)
     session.flush()
     return directory

@@ -7,16 +7,17 @@ unique (tenant, name_key) index is one indexed query either way.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postroom.domain.naming import is_storable, name_key
-from postroom.errors import FieldError, NotFound
+from postroom.errors import FieldError, InvalidInput, NameTaken, NotFound
 
 Row = TypeVar("Row")
+Settings = TypeVar("Settings")
 
 
 def find(session: Session, model: type[Row], tenant_id: str, key: str) -> Row | None:
@@ -51,3 +52,25 @@ def resolve_reference(
         return FieldError(field, f"no {what} named or with ID {str(ref).strip()!r} in this tenant")
     values[field] = row.id
     return None
+
+
+def ensure_name_free(
+    session: Session, model: type[Any], tenant_id: str, name: str, what: str, own_id: str | None = None
+) -> None:
+    """:class:`NameTaken` when another of the tenant's ``model`` rows has ``name`` (ignoring case)."""
+    clash = session.scalar(select(model).where(model.tenant_id == tenant_id, model.name_key == name_key(name)))
+    if clash is not None and clash.id != own_id:
+        raise NameTaken(what, name)
+
+
+def validated_with(reference_errors: list[FieldError], build: Callable[[], Settings]) -> Settings:
+    """``build()`` (the domain rules), its errors reported together with the references that
+    :func:`resolve_reference` could not find, each field once."""
+    try:
+        settings = build()
+    except InvalidInput as exc:
+        seen = {e.field for e in reference_errors}
+        raise InvalidInput(reference_errors + [e for e in exc.errors if e.field not in seen]) from None
+    if reference_errors:
+        raise InvalidInput(reference_errors)
+    return settings

@@ -7,7 +7,7 @@ keep a profile from being deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from postroom.db.models import DirectoryService, Profile, Schedule, Secret
 from postroom.domain.naming import is_storable, like_contains_pattern, name_key
 from postroom.domain.profile import ProfileSettings, allowed_secret_kinds, apply_changes, validate_new_profile
-from postroom.domain.secret import SecretKind
-from postroom.errors import FieldError, InUse, InvalidInput, NameTaken
+from postroom.errors import FieldError, InUse
 from postroom.services import lookup
+from postroom.services.secrets import check_kind
 
 _COLUMNS = ("name", "type", "mode", "secret_id", "directory_service_id")
 
@@ -39,41 +39,9 @@ def _resolve_references(
     return values, errors
 
 
-def _validated(
-    values: dict[str, object], reference_errors: list[FieldError], build: Callable[[], ProfileSettings]
-) -> ProfileSettings:
-    """Run the domain rules and report their errors together with unknown references."""
-    try:
-        settings = build()
-    except InvalidInput as exc:
-        seen = {e.field for e in reference_errors}
-        raise InvalidInput(reference_errors + [e for e in exc.errors if e.field not in seen]) from None
-    if reference_errors:
-        raise InvalidInput(reference_errors)
-    return settings
-
-
 def _check_secret_kind(session: Session, settings: ProfileSettings) -> None:
-    if settings.secret_id is None:
-        return
-    secret = session.get(Secret, settings.secret_id)
-    assert secret is not None
-    allowed = allowed_secret_kinds(settings.type)
-    if SecretKind(secret.kind) not in allowed:
-        names = " or ".join(sorted(k.label for k in allowed))
-        raise InvalidInput(
-            FieldError(
-                "secret_id",
-                f"{settings.type.label} profiles need a secret of kind {names}; "
-                f"{secret.name!r} is {SecretKind(secret.kind).label}",
-            )
-        )
-
-
-def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
-    clash = session.scalar(select(Profile).where(Profile.tenant_id == tenant_id, Profile.name_key == name_key(name)))
-    if clash is not None and clash.id != own_id:
-        raise NameTaken("profile", name)
+    needs = f"{settings.type.label} profiles need"
+    check_kind(session, settings.secret_id, allowed_secret_kinds(settings.type), needs)
 
 
 def _store(profile: Profile, settings: ProfileSettings) -> None:
@@ -96,9 +64,9 @@ def settings_of(profile: Profile) -> ProfileSettings:
 
 def create_profile(session: Session, tenant_id: str, raw: Mapping[str, object]) -> Profile:
     values, missing = _resolve_references(session, tenant_id, raw)
-    settings = _validated(values, missing, lambda: validate_new_profile(values))
+    settings = lookup.validated_with(missing, lambda: validate_new_profile(values))
     _check_secret_kind(session, settings)
-    _check_name_free(session, tenant_id, settings.name)
+    lookup.ensure_name_free(session, Profile, tenant_id, settings.name, "profile")
     profile = Profile(tenant_id=tenant_id)
     _store(profile, settings)
     session.add(profile)
@@ -115,9 +83,9 @@ def update_profile(session: Session, tenant_id: str, key: str, changes: Mapping[
     profile = get_profile(session, tenant_id, key)
     values, missing = _resolve_references(session, tenant_id, changes)
     current = settings_of(profile)
-    settings = _validated(values, missing, lambda: apply_changes(current, values))
+    settings = lookup.validated_with(missing, lambda: apply_changes(current, values))
     _check_secret_kind(session, settings)
-    _check_name_free(session, tenant_id, settings.name, profile.id)
+    lookup.ensure_name_free(session, Profile, tenant_id, settings.name, "profile", profile.id)
     _store(profile, settings)
     session.flush()
     return profile

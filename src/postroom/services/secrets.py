@@ -11,15 +11,25 @@ from sqlalchemy.orm import Session
 from postroom.db.models import DirectoryService, Profile, Secret
 from postroom.domain.naming import clean_name, is_storable, like_contains_pattern, name_key
 from postroom.domain.secret import SecretKind, parse_secret
-from postroom.errors import FieldError, InUse, InvalidInput, NameTaken
+from postroom.errors import FieldError, InUse, InvalidInput
 from postroom.security.keyring import SecretBox
 from postroom.services import lookup
 
 
-def _check_name_free(session: Session, tenant_id: str, name: str, own_id: str | None = None) -> None:
-    clash = session.scalar(select(Secret).where(Secret.tenant_id == tenant_id, Secret.name_key == name_key(name)))
-    if clash is not None and clash.id != own_id:
-        raise NameTaken("secret", name)
+def check_kind(session: Session, secret_id: str | None, allowed: frozenset[SecretKind], needs: str) -> None:
+    """The referenced secret is of an ``allowed`` kind; otherwise a ``secret_id`` field error
+    saying ``needs`` ("IMAP profiles need", …) a secret of which kind, and what it is."""
+    if secret_id is None:
+        return
+    secret = session.get(Secret, secret_id)
+    assert secret is not None
+    if SecretKind(secret.kind) not in allowed:
+        names = " or ".join(sorted(k.label for k in allowed))
+        raise InvalidInput(
+            FieldError(
+                "secret_id", f"{needs} a secret of kind {names}; {secret.name!r} is {SecretKind(secret.kind).label}"
+            )
+        )
 
 
 def create_secret(
@@ -36,7 +46,7 @@ def create_secret(
         raise InvalidInput(errors + exc.errors) from None
     if errors:
         raise InvalidInput(errors)
-    _check_name_free(session, tenant_id, name)
+    lookup.ensure_name_free(session, Secret, tenant_id, name, "secret")
     secret = Secret(
         tenant_id=tenant_id,
         name=name,
@@ -69,7 +79,7 @@ def update_secret(
     secret = get_secret(session, tenant_id, key)
     if name is not None:
         new_name = clean_name(name)
-        _check_name_free(session, tenant_id, new_name, secret.id)
+        lookup.ensure_name_free(session, Secret, tenant_id, new_name, "secret", secret.id)
         secret.name, secret.name_key = new_name, name_key(new_name)
     if values is not None:
         parsed = parse_secret(secret.kind, values)
