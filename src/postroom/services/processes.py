@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,11 +17,10 @@ from postroom.db.types import utcnow
 from postroom.domain.naming import is_storable
 from postroom.domain.process import ProcessStatus, ProcessType, Severity
 from postroom.errors import Conflict, FieldError, InvalidInput, NotFound
+from postroom.services.beats import beating
 
 if TYPE_CHECKING:
     from postroom.runtime import Runtime
-
-logger = logging.getLogger("postroom.processes")
 
 
 def new_request_id() -> str:
@@ -251,37 +248,24 @@ def process_to_dict(session: Session, process: Process, *, details: bool = False
 
 @contextmanager
 def kept_alive(runtime: Runtime, process_id: str) -> Iterator[None]:
-    """Renew the process's ``alive_until`` while the block runs, every quarter of
-    ``POSTROOM_RUN_LEASE_SECONDS``. If the process dies with its worker (killed, machine lost),
-    :func:`end_abandoned` finds it past ``alive_until`` and ends it, instead of it showing as
-    running for ever. Profile runs do not need this: their profile lock has its own heartbeat."""
-    lease = timedelta(seconds=runtime.settings.run_lease_seconds)
-    stopped = threading.Event()
+    """Renew the process's ``alive_until`` while the block runs (:func:`postroom.services.beats.beating`).
+    If the process dies with its worker (killed, machine lost), :func:`end_abandoned` finds it
+    past ``alive_until`` and ends it, instead of it showing as running for ever. Profile runs do
+    not need this: their profile lock has its own heartbeat."""
+    lease = runtime.settings.run_lease_seconds
 
     def renew() -> None:
         with runtime.transaction() as session:
             session.execute(
                 update(Process)
                 .where(Process.id == process_id, Process.finished_at.is_(None))
-                .values(alive_until=utcnow() + lease)
+                .values(alive_until=utcnow() + timedelta(seconds=lease))
                 .execution_options(synchronize_session=False)
             )
 
-    def beat() -> None:
-        while not stopped.wait(max(lease.total_seconds() / 4, 0.5)):
-            try:
-                renew()
-            except Exception:  # the database may be away for a moment; the next beat tries again
-                logger.exception("heartbeat of process %s failed", process_id)
-
     renew()
-    thread = threading.Thread(target=beat, name=f"alive-{process_id[:8]}", daemon=True)
-    thread.start()
-    try:
+    with beating(lease, renew, f"process {process_id}"):
         yield
-    finally:
-        stopped.set()
-        thread.join(timeout=5)
 
 
 def end_abandoned(session: Session, now: datetime) -> list[Process]:
@@ -299,7 +283,8 @@ def end_abandoned(session: Session, now: datetime) -> list[Process]:
             process,
             Severity.ERROR,
             "the worker running this process stopped (no heartbeat since "
-            f"{process.alive_until:%Y-%m-%d %H:%M:%S} UTC); it did not finish, and its next run starts afresh",
+            f"{process.alive_until:%Y-%m-%d %H:%M:%S} UTC), so it did not finish; nothing it did is lost: "
+            "start it again, or let its schedule run it",
         )
         finish_process(session, process, ProcessStatus.FAILED)
     return abandoned

@@ -35,6 +35,7 @@ from postroom.domain.schedule import ScheduleType, next_run, recurrence_of
 from postroom.errors import Conflict, PostroomError, SourceAuthFailed, SourceError
 from postroom.runtime import Runtime
 from postroom.services import processes, profile_runs
+from postroom.services.beats import beating
 from postroom.services.profile_runs import Claim
 from postroom.services.sync import (
     PreparedRun,
@@ -218,24 +219,19 @@ def is_transient(error: PostroomError | None) -> bool:
     return isinstance(error, SourceError) and not isinstance(error, SourceAuthFailed) and error.step == "tcp"
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, runtime: Runtime, run: QueuedRun, holder: str) -> None:
-        super().__init__(name=f"heartbeat-{run.process_id[:8]}", daemon=True)
-        self.runtime, self.run_, self.holder = runtime, run, holder
-        self.stopped = threading.Event()
+@contextmanager
+def _renewing(runtime: Runtime, run: QueuedRun, holder: str) -> Iterator[None]:
+    """Renew the run's profile lock while the block runs."""
+    lease = runtime.settings.run_lease_seconds
 
-    def run(self) -> None:
-        lease = self.runtime.settings.run_lease_seconds
-        while not self.stopped.wait(max(lease / 4, 0.5)):
-            try:
-                with self.runtime.transaction() as session:
-                    mine = profile_runs.renew(
-                        session, self.run_.profile_id, self.run_.process_id, self.holder, utcnow(), lease
-                    )
-                if not mine:
-                    logger.warning("run %s lost its profile lock", self.run_.process_id)
-            except Exception:  # the database may be away for a moment; the next beat tries again
-                logger.exception("heartbeat of run %s failed", self.run_.process_id)
+    def renew() -> None:
+        with runtime.transaction() as session:
+            mine = profile_runs.renew(session, run.profile_id, run.process_id, holder, utcnow(), lease)
+        if not mine:
+            logger.warning("run %s lost its profile lock", run.process_id)
+
+    with beating(lease, renew, f"run {run.process_id}"):
+        yield
 
 
 def _end(runtime: Runtime, process_id: str, severity: Severity, text: str, status: ProcessStatus) -> None:
@@ -356,13 +352,11 @@ class _Held:
 @contextmanager
 def _holding(runtime: Runtime, run: QueuedRun, holder: str) -> Iterator[_Held]:
     """Renew the lock while the body runs, and release it (or pass it on to the run) afterwards."""
-    heartbeat = _Heartbeat(runtime, run, holder)
-    heartbeat.start()
     held = _Held()
     try:
-        yield held
+        with _renewing(runtime, run, holder):
+            yield held
     finally:
-        heartbeat.stopped.set()
         with runtime.transaction() as session:
             if held.passed:
                 lease = runtime.settings.run_lease_seconds
@@ -424,15 +418,11 @@ def execute_mailbox(runtime: Runtime, task: MailboxTask) -> Outcome:
     if claimed is not None:
         return claimed
     run = QueuedRun(task.tenant_id, task.profile_id, None, task.parent_id)
-    heartbeat = _Heartbeat(runtime, run, run_holder(task.parent_id))
-    heartbeat.start()
-    try:
+    with _renewing(runtime, run, run_holder(task.parent_id)):
         prepared, target = prepare_mailbox(
             runtime, task.tenant_id, task.profile_id, task.parent_id, task.child_id, task.address
         )
         _report, error = sync_mailbox(runtime, prepared, target, None)
-    finally:
-        heartbeat.stopped.set()
     finish_fanned_out(runtime, task.profile_id, task.parent_id)
     return Outcome.FAILED if error is not None else Outcome.SUCCEEDED
 
